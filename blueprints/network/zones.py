@@ -1,0 +1,33 @@
+"""Zone segmentation (7.1.2): one namespace per layer in use, each in its security zone
+(互联网区 / 政务外网 / 管理区), with Pod Security `restricted` and a default-deny policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from citykit import layers
+from citykit.component import Component
+from citykit.registry import component
+
+
+@component
+class Zones(Component):
+    name: ClassVar[str] = "zones"
+    capability: ClassVar[str] = "segmentation"
+    layer = layers.NETWORK
+    summary: ClassVar[str] = (
+        "Network zones as namespaces (internet / government / management) with restricted Pod "
+        "Security and default-deny NetworkPolicies."
+    )
+    foundation: ClassVar[bool] = True
+    readiness = "exists"
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {
+            "namespaces": [
+                {"name": build.plan.namespace(layer), "zone": layer.zone.value,
+                 "layer": layer.key, "clause": layer.clause}
+                for layer in build.plan.layers_in_use()
+            ]
+        }

@@ -1,0 +1,60 @@
+"""MQTT device brokers (7.1.1): EMQX by default, Mosquitto for small cities."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from citykit import layers
+from citykit.component import (
+    Component, ComponentSettings, Image, Port, PodSecurityException, Resources, SizingRule,
+)
+from citykit.registry import component
+
+
+class BrokerSettings(ComponentSettings):
+    replicas: int | None = Field(None, ge=1, le=64, description="Broker nodes (default: derived).")
+
+
+@component
+class Emqx(Component):
+    name: ClassVar[str] = "emqx"
+    capability: ClassVar[str] = "device-broker"
+    layer = layers.SENSING
+    summary: ClassVar[str] = "MQTT broker for field devices, clustered."
+    images = {"broker": Image("docker.io/emqx/emqx", "5.8.6")}
+    Settings = BrokerSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "one node per 50,000 devices or 10,000 msg/s, whichever is more; 3 minimum for a "
+            "quorum, before the environment's replica factor",
+            lambda s: max(3, s.devices / 50_000, s.peak_messages_per_second / 10_000),
+            scales_with="replicas", maximum=64,
+        ),
+    )
+    ports = (
+        Port("mqtt", 1883, exposed_to="devices"),
+        Port("mqtts", 8883, exposed_to="devices"),
+        Port("dashboard", 18083),
+    )
+    resources = Resources(cpu_millis=500, memory_mi=1024)
+    exceptions = (PodSecurityException(
+        "readOnlyRootFilesystem", "EMQX rewrites its generated config under /opt/emqx/etc at boot",
+    ),)
+
+
+@component
+class Mosquitto(Component):
+    name: ClassVar[str] = "mosquitto"
+    capability: ClassVar[str] = "device-broker"
+    layer = layers.SENSING
+    default: ClassVar[bool] = False
+    summary: ClassVar[str] = "Single-node MQTT broker for small cities (under ~20,000 devices)."
+    images = {"broker": Image("docker.io/library/eclipse-mosquitto", "2.0.22")}
+    Settings = BrokerSettings
+    sizing = (SizingRule("replicas", "always one node (Mosquitto does not cluster)",
+                         lambda s: 1, maximum=1),)
+    ports = (Port("mqtt", 1883, exposed_to="devices"),)
+    resources = Resources(cpu_millis=200, memory_mi=256)

@@ -1,0 +1,172 @@
+"""The component contract: a component is data (class attributes) plus one small pure method.
+
+A component is one implementation of a capability (`emqx` implements `device-broker`). It declares
+its reference-model layer, what capabilities it requires and conflicts with, its images, its
+settings model (which becomes part of the profile schema), its sizing rules, the ports it serves,
+how readiness is judged, and its templates under `templates/<name>/`. Everything cross-cutting
+(labels, namespaces, hardening, network policies, monitoring) is derived from these declarations
+by the compiler, never written per component."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from citykit.layers import Layer
+from citykit.model import Model
+
+
+class ComponentSettings(Model):
+    """Settings every component accepts under `layers.<layer>.<capability>` in the profile."""
+
+    enabled: bool = Field(True, description="Deploy this capability. Set false to leave it out.")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The city's figures the sizing rules read (a plain copy, so rules stay pure)."""
+
+    population: int
+    devices: int
+    peak_messages_per_second: int
+    video_channels: int
+    daily_data_gb: float
+    districts: int
+    departments: int
+
+
+ScalesWith = Literal["replicas", "size", "none"]
+
+
+@dataclass(frozen=True)
+class SizingRule:
+    """One derived number. `name` is also the settings field that overrides it."""
+
+    name: str
+    rule: str  # the rule in words, shown by `citykit plan` and the component docs
+    derive: Callable[[Scale], float]
+    scales_with: ScalesWith = "none"
+    unit: str = ""
+    minimum: int = 1
+    maximum: int | None = None
+
+    def apply(self, scale: Scale, factor: float) -> int:
+        raw = self.derive(scale)
+        if self.scales_with != "none":
+            raw *= factor
+        value = max(self.minimum, math.ceil(raw - 1e-9))
+        return min(value, self.maximum) if self.maximum is not None else value
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str  # e.g. docker.io/emqx/emqx
+    tag: str
+
+    def ref(self, mirror: str | None) -> str:
+        if not mirror:
+            return f"{self.repository}:{self.tag}"
+        # A mirror replaces the registry host and keeps the path, as air-gapped registries do.
+        path = self.repository.split("/", 1)[1] if "." in self.repository.split("/")[0] else (
+            self.repository
+        )
+        return f"{mirror.rstrip('/')}/{path}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    port: int
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    # Who may connect besides the components that require this one: "gateway" (the ingress /
+    # API gateway path), "devices" (field devices through the network edge) or "" (peers only).
+    exposed_to: Literal["", "gateway", "devices"] = ""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests per replica; limits are derived (2x CPU, 1x memory) by the compiler."""
+
+    cpu_millis: int = 100
+    memory_mi: int = 128
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A secret the component needs. Values are generated at deploy time, never templated."""
+
+    name: str  # suffix: the Secret is named `<component>-<name>`
+    keys: tuple[str, ...] = ("password",)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Where Prometheus scrapes the component (port name from `ports`)."""
+
+    port: str
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """One RBAC rule the component's service account needs on the Kubernetes API. The security
+    system derives the Role/ClusterRole and binding from these; templates never write RBAC."""
+
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...] = ("get", "list", "watch")
+    cluster_wide: bool = False
+
+
+@dataclass(frozen=True)
+class PodSecurityException:
+    """A declared, reasoned deviation from the hardened defaults, shown by `plan`."""
+
+    setting: str
+    reason: str
+
+
+class Component:
+    """Base class of every component. Subclasses set the class attributes; most need no code."""
+
+    name: ClassVar[str]
+    capability: ClassVar[str]
+    layer: ClassVar[Layer]
+    summary: ClassVar[str]
+    # The implementation chosen when the profile does not name one.
+    default: ClassVar[bool] = True
+    # Whether the capability is deployed when the profile does not mention it (read from the
+    # default implementation).
+    enabled_by_default: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ()
+    # A foundation component (zones and namespaces) is a dependency of every other component.
+    foundation: ClassVar[bool] = False
+    conflicts: ClassVar[tuple[str, ...]] = ()
+    images: ClassVar[Mapping[str, Image]] = {}
+    Settings: ClassVar[type[ComponentSettings]] = ComponentSettings
+    sizing: ClassVar[tuple[SizingRule, ...]] = ()
+    ports: ClassVar[tuple[Port, ...]] = ()
+    resources: ClassVar[Resources] = Resources()
+    secrets: ClassVar[tuple[SecretSpec, ...]] = ()
+    # Stateful components keep data in PersistentVolumeClaims: protected from destroy in
+    # environments with protectData, and backed up by the operations system.
+    stateful: ClassVar[bool] = False
+    metrics: ClassVar[Metrics | None] = None
+    api_access: ClassVar[tuple[ApiAccess, ...]] = ()
+    exceptions: ClassVar[tuple[PodSecurityException, ...]] = ()
+    # How deployment judges readiness: "rollout" (workload controllers' own status), "exists"
+    # (config-only objects).
+    readiness: ClassVar[Literal["rollout", "exists"]] = "rollout"
+    docs: ClassVar[str] = ""
+
+    @classmethod
+    def template_dir(cls) -> str:
+        return cls.name
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        """Extra template values computed from the build context. Pure; default none."""
+        return {}

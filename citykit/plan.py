@@ -1,0 +1,242 @@
+"""Planning: validated profile + environment -> the component graph with layers, dependencies and
+sizing. Pure; every inconsistency is collected and reported at once before anything renders."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from citykit import layers
+from citykit.component import Component, ComponentSettings, PodSecurityException
+from citykit.environment import Environment
+from citykit.errors import Problem, ValidationFailed
+from citykit.layers import Layer
+from citykit.profile import ProfileBase
+from citykit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Sized:
+    """One sizing figure as planned: its value and where it came from."""
+
+    name: str
+    value: int
+    unit: str
+    source: Literal["derived", "override"]
+    rule: str
+
+
+@dataclass(frozen=True)
+class PlannedComponent:
+    cls: type[Component]
+    settings: ComponentSettings
+    namespace: str
+    requires: tuple[str, ...]  # component names, resolved from required capabilities
+    sizing: tuple[Sized, ...]
+    images: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    @property
+    def capability(self) -> str:
+        return self.cls.capability
+
+    @property
+    def layer(self) -> Layer:
+        return self.cls.layer
+
+    @property
+    def exceptions(self) -> tuple[PodSecurityException, ...]:
+        return self.cls.exceptions
+
+    def size(self, name: str) -> int:
+        for item in self.sizing:
+            if item.name == name:
+                return item.value
+        raise KeyError(f"component {self.name!r} has no sizing figure {name!r}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: ProfileBase
+    environment: Environment
+    components: tuple[PlannedComponent, ...]  # topological order: dependencies first
+
+    @property
+    def slug(self) -> str:
+        return self.profile.city.slug
+
+    def by_name(self, name: str) -> PlannedComponent:
+        for planned in self.components:
+            if planned.name == name:
+                return planned
+        raise KeyError(name)
+
+    def by_capability(self, capability: str) -> PlannedComponent | None:
+        for planned in self.components:
+            if planned.capability == capability:
+                return planned
+        return None
+
+    def namespace(self, layer: Layer) -> str:
+        return namespace_for(self.slug, layer)
+
+    def layers_in_use(self) -> list[Layer]:
+        used = {planned.layer.key for planned in self.components}
+        return [layer for layer in layers.ALL if layer.key in used]
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(dependent, dependency) pairs by component name, in plan order."""
+        return [(p.name, dep) for p in self.components for dep in p.requires]
+
+
+def namespace_for(slug: str, layer: Layer) -> str:
+    return f"{slug}-{layer.key}"
+
+
+def _setting_path(component: type[Component], key: str = "") -> str:
+    base = f"layers.{component.layer.key}.{component.capability}"
+    return f"{base}.{key}" if key else base
+
+
+def _chosen(profile: ProfileBase, registry: Registry) -> dict[str, tuple[type[Component], ComponentSettings]]:
+    """Capability -> (implementation, settings) for every capability that is on."""
+    chosen: dict[str, tuple[type[Component], ComponentSettings]] = {}
+    for capability, implementations in registry.capabilities().items():
+        default = implementations[0]
+        entry = profile.capability_settings(default.layer.key, capability)
+        if entry is None:
+            if default.enabled_by_default:
+                chosen[capability] = (default, default.Settings())
+            continue
+        if not entry.enabled:
+            continue
+        name = getattr(entry, "implementation", default.name)
+        chosen[capability] = (registry.get(name), entry)
+    return chosen
+
+
+def _graph_problems(chosen: Mapping[str, tuple[type[Component], ComponentSettings]],
+                    registry: Registry, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    capabilities = registry.capabilities()
+    enabled_names = {cls.name for cls, _ in chosen.values()}
+    for capability, (cls, _) in sorted(chosen.items()):
+        for needed in cls.requires:
+            if needed in chosen:
+                continue
+            if needed not in capabilities:
+                # A catalog bug, reported the same way so it is never silent.
+                problems.append(Problem(_setting_path(cls), f"{cls.name} requires {needed!r}, "
+                                        "which no component provides", file=file))
+                continue
+            provider = capabilities[needed][0]
+            problems.append(Problem(
+                _setting_path(cls),
+                f"{cls.name} ({capability}) requires {needed!r}, which is switched off",
+                file=file,
+                hint=f"enable {_setting_path(provider)} or disable {_setting_path(cls)}",
+            ))
+        for other in cls.conflicts:
+            clash = chosen.get(other, (None, None))[0] or (
+                registry.get(other) if other in enabled_names else None
+            )
+            if clash is not None and clash is not cls:
+                problems.append(Problem(
+                    _setting_path(cls),
+                    f"{cls.name} conflicts with {clash.name} ({_setting_path(clash)})",
+                    file=file, hint="disable one of the two",
+                ))
+    return problems
+
+
+def _toposort(nodes: Mapping[str, tuple[str, ...]], order_key: Mapping[str, tuple[int, str]],
+              file: str, paths: Mapping[str, str]) -> list[str]:
+    """Kahn's algorithm; ties broken by layer then name so the order is deterministic."""
+    indegree = {name: len(deps) for name, deps in nodes.items()}
+    dependents: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, deps in nodes.items():
+        for dep in deps:
+            dependents[dep].append(name)
+    ready = [(order_key[name], name) for name, count in indegree.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        ordered.append(name)
+        for dependent in dependents[name]:
+            indegree[dependent] -= 1
+            if indegree[dependent] == 0:
+                heapq.heappush(ready, (order_key[dependent], dependent))
+    if len(ordered) != len(nodes):
+        cycle = _find_cycle({n: d for n, d in nodes.items() if n not in ordered})
+        raise ValidationFailed([Problem(
+            paths[cycle[0]], "dependency cycle: " + " -> ".join(cycle), file=file,
+            hint="one of these components must stop requiring the next",
+        )])
+    return ordered
+
+
+def _find_cycle(nodes: Mapping[str, tuple[str, ...]]) -> list[str]:
+    start = sorted(nodes)[0]
+    path: list[str] = [start]
+    while True:
+        nxt = sorted(d for d in nodes[path[-1]] if d in nodes)[0]
+        if nxt in path:
+            return [*path[path.index(nxt):], nxt]
+        path.append(nxt)
+
+
+def _sizing(cls: type[Component], settings: ComponentSettings, profile: ProfileBase,
+            environment: Environment) -> tuple[Sized, ...]:
+    scale = profile.scale_for_sizing()
+    result: list[Sized] = []
+    for rule in cls.sizing:
+        override: Any = getattr(settings, rule.name, None)
+        if override is not None:
+            result.append(Sized(rule.name, int(override), rule.unit, "override", rule.rule))
+            continue
+        factor = {"replicas": environment.replica_factor, "size": environment.size_factor,
+                  "none": 1.0}[rule.scales_with]
+        result.append(Sized(rule.name, rule.apply(scale, factor), rule.unit, "derived", rule.rule))
+    return tuple(result)
+
+
+def build_plan(profile: ProfileBase, environment: Environment, registry: Registry,
+               file: str = "") -> Plan:
+    chosen = _chosen(profile, registry)
+    problems = _graph_problems(chosen, registry, file)
+    if problems:
+        raise ValidationFailed(problems)
+
+    by_name = {cls.name: (cls, settings) for cls, settings in chosen.values()}
+    capability_to_name = {capability: cls.name for capability, (cls, _) in chosen.items()}
+    foundations = sorted(cls.name for cls, _ in chosen.values() if cls.foundation)
+    nodes: dict[str, tuple[str, ...]] = {}
+    for name, (cls, _) in by_name.items():
+        deps = {capability_to_name[c] for c in cls.requires}
+        if not cls.foundation:
+            # Foundation components (namespaces, zones) come before everything else.
+            deps.update(foundations)
+        nodes[name] = tuple(sorted(deps))
+    order_key = {name: (layers.index(cls.layer), name) for name, (cls, _) in by_name.items()}
+    paths = {name: _setting_path(cls) for name, (cls, _) in by_name.items()}
+    ordered = _toposort(nodes, order_key, file, paths)
+
+    mirror = environment.registry_mirror
+    planned = tuple(
+        PlannedComponent(
+            cls=by_name[name][0],
+            settings=by_name[name][1],
+            namespace=namespace_for(profile.city.slug, by_name[name][0].layer),
+            requires=nodes[name],
+            sizing=_sizing(by_name[name][0], by_name[name][1], profile, environment),
+            images={key: image.ref(mirror) for key, image in sorted(by_name[name][0].images.items())},
+        )
+        for name in ordered
+    )
+    return Plan(profile=profile, environment=environment, components=planned)

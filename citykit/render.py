@@ -1,0 +1,234 @@
+"""Templates -> Kubernetes objects (plain dicts).
+
+Injection cannot happen by construction: every `{{ expression }}` is emitted as a JSON value
+(JSON is a subset of YAML flow syntax), so a profile string is always one quoted scalar whatever
+it contains, and profile values are data, never template source. Output is parsed at once; the
+shared labels are added here, in one place, not by each template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from citykit.errors import CitykitError
+from citykit.plan import Plan, PlannedComponent
+
+Object = dict[str, Any]
+
+# Apply order by kind (after lightkube's sort_objects): what others refer to comes first.
+KIND_ORDER = (
+    "CustomResourceDefinition", "Namespace", "PriorityClass", "StorageClass", "ResourceQuota",
+    "LimitRange", "PodSecurityPolicy", "ServiceAccount", "Secret", "ConfigMap",
+    "PersistentVolume", "PersistentVolumeClaim", "ClusterRole", "ClusterRoleBinding", "Role",
+    "RoleBinding", "NetworkPolicy", "Service", "IngressClass", "Ingress", "DaemonSet",
+    "Deployment", "StatefulSet", "Job", "CronJob", "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+)
+CLUSTER_SCOPED = {
+    "CustomResourceDefinition", "Namespace", "PriorityClass", "StorageClass", "PersistentVolume",
+    "ClusterRole", "ClusterRoleBinding", "IngressClass", "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "ClusterIssuer",
+}
+
+
+def kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+class TemplateError(CitykitError):
+    """A shipped template is broken: a catalog bug, reported with the template's name."""
+
+
+def _as_json(value: Any) -> str:
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises here, naming the missing variable
+    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+@cache
+def _jinja() -> jinja2.Environment:
+    root = Path(str(resources.files("citykit.templates")))
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root),
+        undefined=jinja2.StrictUndefined,
+        finalize=_as_json,
+        autoescape=False,  # output is YAML, made safe by finalize, not HTML escaping
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment
+
+
+def template_names(component: str) -> list[str]:
+    root = Path(str(resources.files("citykit.templates"))) / component
+    if not root.is_dir():
+        return []
+    return sorted(f"{component}/{p.name}" for p in root.iterdir() if p.name.endswith(".yaml.j2"))
+
+
+def render_template(name: str, values: Mapping[str, Any]) -> list[Object]:
+    try:
+        text = _jinja().get_template(name).render(**values)
+    except jinja2.UndefinedError as error:
+        raise TemplateError(f"template {name}: {error.message}") from None
+    except jinja2.TemplateError as error:
+        raise TemplateError(f"template {name}: {error}") from None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        raise TemplateError(f"template {name} rendered invalid YAML: {error}") from None
+    objects: list[Object] = []
+    for document in documents:
+        if document is None:
+            continue  # a template may render nothing when a feature is off
+        if not isinstance(document, dict) or "kind" not in document:
+            raise TemplateError(f"template {name} rendered something that is not an object")
+        objects.append(document)
+    return objects
+
+
+def common_labels(plan: Plan, component: PlannedComponent) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "citykit",
+        "app.kubernetes.io/part-of": plan.slug,
+        "app.kubernetes.io/component": component.name,
+        "citykit.io/layer": component.layer.label,
+        "citykit.io/clause": component.layer.clause,
+    }
+
+
+def selector_labels(plan: Plan, component: PlannedComponent) -> dict[str, str]:
+    return {"app.kubernetes.io/name": component.name, "app.kubernetes.io/instance": plan.slug}
+
+
+def fullname(plan: Plan, name: str) -> str:
+    """Name of a cluster-scoped object: prefixed by the city, truncated to 63 like Helm does."""
+    return f"{plan.slug}-{name}"[:63].rstrip("-")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """How a component reaches another one it requires."""
+
+    name: str
+    capability: str
+    namespace: str
+    host: str
+    ports: Mapping[str, int]
+
+
+def peers(plan: Plan, component: PlannedComponent) -> dict[str, Peer]:
+    result: dict[str, Peer] = {}
+    for dependency in component.requires:
+        other = plan.by_name(dependency)
+        result[other.capability] = Peer(
+            name=other.name, capability=other.capability, namespace=other.namespace,
+            host=f"{other.name}.{other.namespace}.svc", ports={p.name: p.port for p in other.cls.ports},
+        )
+    return result
+
+
+def resources_for(plan: Plan, component: PlannedComponent) -> dict[str, dict[str, str]]:
+    factor = plan.environment.size_factor
+    spec = component.cls.resources
+    cpu = max(10, round(spec.cpu_millis * factor))
+    memory = max(32, round(spec.memory_mi * factor))
+    return {
+        "requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"},
+        "limits": {"cpu": f"{cpu * 2}m", "memory": f"{memory}Mi"},
+    }
+
+
+def values_for(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
+    """Everything a template may read. Plain data only (dicts, lists, strings, numbers)."""
+    profile = plan.profile
+    environment = plan.environment
+    cls = component.cls
+    return {
+        "city": profile.city.model_dump(by_alias=True),
+        "districts": [d.model_dump(by_alias=True) for d in profile.districts],
+        "departments": [d.model_dump(by_alias=True) for d in profile.departments],
+        "env": environment.model_dump(by_alias=True, exclude={"profile"}),
+        "c": {
+            "name": component.name,
+            "fullname": fullname(plan, component.name),
+            "namespace": component.namespace,
+            "layer": component.layer.key,
+            "selector": selector_labels(plan, component),
+            "sizing": {s.name: s.value for s in component.sizing},
+            "images": dict(component.images),
+            "settings": component.settings.model_dump(by_alias=False),
+            "ports": {p.name: p.port for p in cls.ports},
+            "resources": resources_for(plan, component),
+            "secrets": {s.name: f"{component.name}-{s.name}" for s in cls.secrets},
+            "storage_class": environment.storage_class,
+        },
+        "namespaces": {layer.key: plan.namespace(layer) for layer in plan.layers_in_use()},
+        "peers": {k: vars(v) | {"ports": dict(v.ports)} for k, v in peers(plan, component).items()},
+        "x": dict(cls().values(_BuildView(plan, component))),
+    }
+
+
+@dataclass(frozen=True)
+class _BuildView:
+    """What `Component.values()` receives: the plan and the component being rendered."""
+
+    plan: Plan
+    component: PlannedComponent
+
+
+def _label(obj: Object, labels: Mapping[str, str]) -> None:
+    metadata = obj.setdefault("metadata", {})
+    metadata["labels"] = {**labels, **(metadata.get("labels") or {})}
+
+
+def _pod_templates(obj: Object) -> list[Object]:
+    spec = obj.get("spec") or {}
+    if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return [spec.setdefault("template", {})]
+    if obj["kind"] == "CronJob":
+        return [spec.setdefault("jobTemplate", {}).setdefault("spec", {}).setdefault("template", {})]
+    return []
+
+
+_METADATA_ORDER = ("name", "namespace", "labels", "annotations")
+
+
+def _ordered_metadata(metadata: Object) -> Object:
+    """name, namespace, labels, annotations first, so files read the same way everywhere."""
+    ordered = {key: metadata[key] for key in _METADATA_ORDER if key in metadata}
+    return ordered | {k: v for k, v in metadata.items() if k not in ordered}
+
+
+def finish(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:
+    """Namespaces, shared labels and apply order for one component's objects."""
+    labels = common_labels(plan, component)
+    for obj in objects:
+        _label(obj, labels)
+        if obj["kind"] not in CLUSTER_SCOPED:
+            obj["metadata"].setdefault("namespace", component.namespace)
+        obj["metadata"] = _ordered_metadata(obj["metadata"])
+        for template in _pod_templates(obj):
+            _label(template, {**labels, **selector_labels(plan, component)})
+        for claim in (obj.get("spec") or {}).get("volumeClaimTemplates", []) or []:
+            _label(claim, labels)
+    return sorted(objects, key=lambda o: (
+        kind_rank(o["kind"]), o["metadata"].get("namespace", ""), o["metadata"].get("name", "")
+    ))
+
+
+def render_component(plan: Plan, component: PlannedComponent) -> list[Object]:
+    values = values_for(plan, component)
+    objects: list[Object] = []
+    for name in template_names(component.cls.template_dir()):
+        objects.extend(render_template(name, values))
+    return finish(plan, component, objects)

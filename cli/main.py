@@ -1,0 +1,51 @@
+"""The root command. Each subcommand lives in its own module and is registered here explicitly;
+commands parse arguments, call the library and format output, nothing more."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from citykit.errors import CitykitError
+
+app = typer.Typer(
+    name="citykit",
+    help="Blueprints for city-wide digital transformation platforms: "
+    "city profile -> plan -> Kubernetes objects -> Pulumi deployment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `citykit --help` stays fast and a broken optional module names itself.
+    from citykit.cli import commands
+
+    commands.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning every CitykitError into its message and exit code."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except CitykitError as error:
+        from citykit.cli import output
+
+        output.print_error(error)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(2 if isinstance(error, click.UsageError) else 1)
+        raise

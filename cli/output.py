@@ -1,0 +1,25 @@
+"""Shared output helpers: errors on stderr without tracebacks, JSON for automation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from citykit.errors import CitykitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_error(error: CitykitError) -> None:
+    for index, line in enumerate(error.lines()):
+        # markup=False: messages quote user input, which may contain [brackets].
+        err_console.print(line if index else f"error: {line}", markup=False, highlight=False,
+                          soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
