@@ -16,7 +16,7 @@ class Problem:
     hint: str = ""
 
     def render(self) -> str:
-        where = ": ".join(part for part in (self.file, self.path or "<root>") if part)
+        where = ": ".join(part for part in (self.file, self.path) if part)
         text = f"{where}: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"

@@ -227,6 +227,11 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str) -> 
             message = "expected a mapping of keys to values at the top level"
         elif kind == "model_type":
             message = "expected a mapping of keys to values"
+        elif kind == "string_pattern_mismatch":
+            message = f"{item['input']!r} is not allowed here"
+            hint = _description(model, raw)
+        elif kind == "value_error":
+            message = str(ctx.get("error", message))
         elif raw:
             hint = _description(model, raw)
         problems.append(Problem(dotted(shown), message, file=file, hint=hint))

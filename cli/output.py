@@ -23,3 +23,8 @@ def print_error(error: CitykitError) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def say(text: str) -> None:
+    """One plain line for people: never wrapped (scripts grep it), never read as markup."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,26 @@
+"""The plan as a Mermaid flowchart: one subgraph per reference-model layer, edges from the
+dependency graph. Node ids are component names (DNS labels, so always valid Mermaid ids) and
+labels are quoted, so no profile text can change the diagram's structure."""
+
+from __future__ import annotations
+
+from citykit.plan import Plan
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def mermaid(plan: Plan) -> str:
+    lines = ["flowchart TB"]
+    for layer in plan.layers_in_use():
+        title = f"{layer.clause} {layer.title} {layer.title_zh}"
+        lines.append(f"  subgraph {layer.key}[{_quote(title)}]")
+        for component in plan.components:
+            if component.layer == layer:
+                label = f"{component.name}<br/>{component.capability}"
+                lines.append(f"    {component.name.replace('-', '_')}[{_quote(label)}]")
+        lines.append("  end")
+    for dependent, dependency in plan.edges():
+        lines.append(f"  {dependent.replace('-', '_')} --> {dependency.replace('-', '_')}")
+    return "\n".join(lines) + "\n"

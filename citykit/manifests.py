@@ -1,0 +1,76 @@
+"""Writing compiled objects as YAML files in a predictable layout:
+
+    DIR/kustomization.yaml               every file, in apply order (graph order)
+    DIR/<clause>-<layer>/<component>.yaml  that component's objects, in apply order
+
+Folder names sort in reference-model order. The output directory is replaced as a whole, so a
+component that disappears from the plan leaves no stale file behind; a directory citykit did not
+write is never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from citykit.compiler import Compiled, Unit
+from citykit.errors import InputError
+
+MARKER = ".citykit-render"
+
+
+def dump(objects: list[dict[str, Any]]) -> str:
+    """Deterministic multi-document YAML: key order as built, Unicode kept, no line folding."""
+    return yaml.safe_dump_all(
+        objects, sort_keys=False, allow_unicode=True, explicit_start=True,
+        default_flow_style=False, width=10_000,
+    )
+
+
+def unit_path(unit: Unit) -> str:
+    layer = unit.component.layer
+    return f"{layer.clause}-{layer.key}/{unit.component.name}.yaml"
+
+
+def files(compiled: Compiled) -> dict[str, str]:
+    """Relative path -> file content, for every file `write` produces."""
+    result = {unit_path(unit): dump(list(unit.objects)) for unit in compiled.units}
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [unit_path(unit) for unit in compiled.units],
+    }
+    result["kustomization.yaml"] = yaml.safe_dump(kustomization, sort_keys=False)
+    return result
+
+
+def write(compiled: Compiled, out: Path) -> dict[str, str]:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise InputError(
+            f"{out} exists and was not written by citykit render",
+            hint="choose an empty or new directory",
+        )
+    content = files(compiled)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for relative, text in content.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        (staging / MARKER).write_text("written by citykit render; replaced on every render\n")
+        if out.exists():
+            old = out.with_name(f".{out.name}-old-{os.getpid()}")
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return content
