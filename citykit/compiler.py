@@ -40,8 +40,16 @@ class Compiled:
 def load_profile(path: Path, environment: Environment, reg: Registry) -> ProfileBase:
     raw: Any = read_yaml(path, what="profile")
     if not isinstance(raw, dict):
-        raise ValidationFailed([Problem("", "expected a mapping of keys to values at the top "
-                                        "level", file=str(path), hint="start from `citykit init`")])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "",
+                    "expected a mapping of keys to values at the top level",
+                    file=str(path),
+                    hint="start from `citykit init`",
+                )
+            ]
+        )
     if environment.profile:
         raw = deep_merge(raw, environment.profile)
     model = profile_model(reg)
@@ -50,7 +58,9 @@ def load_profile(path: Path, environment: Environment, reg: Registry) -> Profile
     except ValidationError as error:
         raise ValidationFailed(problems_from(error, model, str(path))) from None
     except RecursionError:
-        raise ValidationFailed([Problem("", "structure nested too deeply", file=str(path))]) from None
+        raise ValidationFailed(
+            [Problem("", "structure nested too deeply", file=str(path))]
+        ) from None
 
 
 def plan(profile_path: Path, environment_name: str, reg: Registry | None = None) -> Plan:
@@ -70,5 +80,7 @@ def compile_plan(the_plan: Plan) -> Compiled:
     return Compiled(the_plan, tuple(units))
 
 
-def compile_city(profile_path: Path, environment_name: str, reg: Registry | None = None) -> Compiled:
+def compile_city(
+    profile_path: Path, environment_name: str, reg: Registry | None = None
+) -> Compiled:
     return compile_plan(plan(profile_path, environment_name, reg))

@@ -71,8 +71,10 @@ class Image:
         if not mirror:
             return f"{self.repository}:{self.tag}"
         # A mirror replaces the registry host and keeps the path, as air-gapped registries do.
-        path = self.repository.split("/", 1)[1] if "." in self.repository.split("/")[0] else (
-            self.repository
+        path = (
+            self.repository.split("/", 1)[1]
+            if "." in self.repository.split("/")[0]
+            else (self.repository)
         )
         return f"{mirror.rstrip('/')}/{path}:{self.tag}"
 

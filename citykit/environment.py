@@ -20,7 +20,7 @@ SHIPPED = ("dev", "staging", "prod")
 
 
 def deep_merge(base: Any, overlay: Any) -> Any:
-    """Merge `overlay` onto `base` by the rule in this module's docstring. Inputs are not changed."""
+    """Merge `overlay` onto `base` by the rule in this module's docstring; inputs unchanged."""
     if not isinstance(base, dict) or not isinstance(overlay, dict):
         return overlay
     merged = dict(base)
@@ -49,7 +49,8 @@ class Cluster(Model):
         "existing: the kubeconfig context named below.",
     )
     name: str = Field(
-        "citykit", pattern=r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$",
+        "citykit",
+        pattern=r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$",
         description="Cluster name for local and kind clusters.",
     )
     context: str | None = Field(None, description="kubeconfig context for provider `existing`.")
@@ -66,8 +67,9 @@ class Tls(Model):
 
 class Engine(Model):
     backend_url: str | None = Field(
-        None, description="Pulumi state backend URL; default a file:// directory under the "
-        "citykit state dir."
+        None,
+        description="Pulumi state backend URL; default a file:// directory under the "
+        "citykit state dir.",
     )
     secrets_provider: str = Field(
         "passphrase",
@@ -92,12 +94,14 @@ class Environment(Model):
     )
     storage_class: str | None = Field(None, description="StorageClass for volumes; None: default.")
     domain: str = Field(
-        "city.local", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        "city.local",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
         description="DNS domain under which endpoints are published.",
     )
     tls: Tls = Field(default_factory=Tls, description="Certificates for every endpoint.")
     registry_mirror: str | None = Field(
-        None, pattern=r"^[a-z0-9][-a-z0-9.:]*(/[-a-z0-9._]+)*$",
+        None,
+        pattern=r"^[a-z0-9][-a-z0-9.:]*(/[-a-z0-9._]+)*$",
         description="Registry (host[/path]) that replaces every image's registry, for "
         "air-gapped sites.",
     )
@@ -125,25 +129,42 @@ def _raw(path: Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if parent is None:
         return data
     if not isinstance(parent, str) or parent not in SHIPPED:
-        raise ValidationFailed([Problem(
-            "extends", f"unknown environment {parent!r}", file=str(path),
-            hint=f"choose one of: {', '.join(SHIPPED)}",
-        )])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "extends",
+                    f"unknown environment {parent!r}",
+                    file=str(path),
+                    hint=f"choose one of: {', '.join(SHIPPED)}",
+                )
+            ]
+        )
     if parent in seen:
-        raise ValidationFailed([Problem("extends", f"cycle: {' -> '.join((*seen, parent))}",
-                                        file=str(path))])
+        raise ValidationFailed(
+            [Problem("extends", f"cycle: {' -> '.join((*seen, parent))}", file=str(path))]
+        )
     return deep_merge(_raw(_shipped_path(parent), (*seen, parent)), data)  # type: ignore[no-any-return]
 
 
 def load(name_or_path: str) -> tuple[Environment, str]:
     """Load a shipped environment by name or a custom file by path. Returns it and its file."""
     path = _shipped_path(name_or_path) if name_or_path in SHIPPED else Path(name_or_path)
-    if name_or_path not in SHIPPED and not path.exists() and "/" not in name_or_path \
-            and not name_or_path.endswith((".yaml", ".yml")):
-        raise ValidationFailed([Problem(
-            "", f"unknown environment {name_or_path!r}", file="--env",
-            hint=f"use one of {', '.join(SHIPPED)} or the path of an environment file",
-        )])
+    if (
+        name_or_path not in SHIPPED
+        and not path.exists()
+        and "/" not in name_or_path
+        and not name_or_path.endswith((".yaml", ".yml"))
+    ):
+        raise ValidationFailed(
+            [
+                Problem(
+                    "",
+                    f"unknown environment {name_or_path!r}",
+                    file="--env",
+                    hint=f"use one of {', '.join(SHIPPED)} or the path of an environment file",
+                )
+            ]
+        )
     data = _raw(path)
     try:
         return Environment.model_validate(data), str(path)

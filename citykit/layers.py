@@ -6,10 +6,10 @@ cross-cutting systems, and it is the order plans and reports list layers in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Zone(str, Enum):
+class Zone(StrEnum):
     """Network security zones a namespace belongs to (政务外网 / 互联网区 / 管理区)."""
 
     INTERNET = "internet"  # 互联网区: faces devices and the public
@@ -35,7 +35,10 @@ SENSING = Layer("sensing", "7.1.1", "Sensing facilities", "感知设施", Zone.I
 NETWORK = Layer("network", "7.1.2", "Network facilities", "网络设施", Zone.INTERNET)
 COMPUTE = Layer("compute", "7.1.3", "Computing-power facilities", "算力设施", Zone.GOVERNMENT)
 CIRCULATION = Layer(
-    "circulation", "7.1.4", "Data circulation and utilisation facilities", "数据流通利用设施",
+    "circulation",
+    "7.1.4",
+    "Data circulation and utilisation facilities",
+    "数据流通利用设施",
     Zone.GOVERNMENT,
 )
 DATA = Layer("data", "7.2", "Data layer", "数据层", Zone.GOVERNMENT)
@@ -47,7 +50,15 @@ OPERATIONS = Layer(
 )
 
 ALL: tuple[Layer, ...] = (
-    SENSING, NETWORK, COMPUTE, CIRCULATION, DATA, COMMON, APPLICATIONS, SECURITY, OPERATIONS,
+    SENSING,
+    NETWORK,
+    COMPUTE,
+    CIRCULATION,
+    DATA,
+    COMMON,
+    APPLICATIONS,
+    SECURITY,
+    OPERATIONS,
 )
 BY_KEY: dict[str, Layer] = {layer.key: layer for layer in ALL}
 FACILITY_CLAUSE = "7.1"  # the facility layer groups 7.1.1 … 7.1.4

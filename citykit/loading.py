@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from citykit.errors import Problem, ValidationFailed
 
@@ -38,15 +38,18 @@ class _GuardedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                raise _Refused(
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
             except TypeError:
@@ -57,7 +60,7 @@ class _GuardedLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
 
 def _expanded_size(node: Node, memo: dict[int, int]) -> int:
@@ -73,8 +76,10 @@ def _expanded_size(node: Node, memo: dict[int, int]) -> int:
         size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
     memo[key] = size
     if size > MAX_EXPANDED_NODES:
-        raise _Refused(f"the document expands to more than {MAX_EXPANDED_NODES} values "
-                       "(anchors and aliases used as a bomb?)")
+        raise _Refused(
+            f"the document expands to more than {MAX_EXPANDED_NODES} values "
+            "(anchors and aliases used as a bomb?)"
+        )
     return size
 
 
@@ -97,14 +102,17 @@ def read_yaml(path: Path, *, what: str) -> Any:
             raise fail(f"file is {size} bytes; a {what} is at most {MAX_BYTES} bytes")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise fail("file not found", hint=f"check the path, or create one with `citykit init`")  # noqa: F541
+        raise fail(
+            "file not found", hint="check the path, or create one with `citykit init`"
+        ) from None
     except OSError as error:
         raise fail(f"cannot read file: {error.strerror}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise fail(f"not UTF-8 text (invalid byte at offset {error.start})",
-                   hint="save the file as UTF-8") from None
+        raise fail(
+            f"not UTF-8 text (invalid byte at offset {error.start})", hint="save the file as UTF-8"
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:
@@ -118,7 +126,7 @@ def read_yaml(path: Path, *, what: str) -> Any:
             _expanded_size(node, {})
             return loader.construct_document(node)
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
     except _Refused as error:
         raise fail(error.message, where=_where(error.mark)) from None
     except yaml.MarkedYAMLError as error:
@@ -203,8 +211,11 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str) -> 
         raw = tuple(item["loc"])
         # Discriminated unions add the implementation name to the location; users never wrote
         # that key, so it is dropped from the path they see.
-        shown = tuple(p for i, p in enumerate(raw)
-                      if not (i == 3 and raw[0] == "layers" and _is_tag(model, raw[:i], p)))
+        shown = tuple(
+            p
+            for i, p in enumerate(raw)
+            if not (i == 3 and raw[0] == "layers" and _is_tag(model, raw[:i], p))
+        )
         kind = item["type"]
         ctx = item.get("ctx", {})
         message, hint = item["msg"], ""
@@ -240,8 +251,10 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str) -> 
 
 def _is_tag(model: type[BaseModel], before: tuple[int | str, ...], part: int | str) -> bool:
     parent = _model_at(model, before)
-    return parent is not None and _field_of(parent, str(part)) is None and any(
-        _tag_of(m) == part for m in _models_in_field(model, before)
+    return (
+        parent is not None
+        and _field_of(parent, str(part)) is None
+        and any(_tag_of(m) == part for m in _models_in_field(model, before))
     )
 
 

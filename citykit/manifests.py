@@ -26,8 +26,12 @@ MARKER = ".citykit-render"
 def dump(objects: list[dict[str, Any]]) -> str:
     """Deterministic multi-document YAML: key order as built, Unicode kept, no line folding."""
     return yaml.safe_dump_all(
-        objects, sort_keys=False, allow_unicode=True, explicit_start=True,
-        default_flow_style=False, width=10_000,
+        objects,
+        sort_keys=False,
+        allow_unicode=True,
+        explicit_start=True,
+        default_flow_style=False,
+        width=10_000,
     )
 
 

@@ -1,4 +1,4 @@
-"""Where citykit keeps things on the user's machine. Nothing is ever written into the source tree."""
+"""Where citykit keeps things on the user's machine. Nothing is written into the source tree."""
 
 from __future__ import annotations
 

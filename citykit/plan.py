@@ -103,7 +103,9 @@ def _setting_path(component: type[Component], key: str = "") -> str:
     return f"{base}.{key}" if key else base
 
 
-def _chosen(profile: ProfileBase, registry: Registry) -> dict[str, tuple[type[Component], ComponentSettings]]:
+def _chosen(
+    profile: ProfileBase, registry: Registry
+) -> dict[str, tuple[type[Component], ComponentSettings]]:
     """Capability -> (implementation, settings) for every capability that is on."""
     chosen: dict[str, tuple[type[Component], ComponentSettings]] = {}
     for capability, implementations in registry.capabilities().items():
@@ -120,8 +122,9 @@ def _chosen(profile: ProfileBase, registry: Registry) -> dict[str, tuple[type[Co
     return chosen
 
 
-def _graph_problems(chosen: Mapping[str, tuple[type[Component], ComponentSettings]],
-                    registry: Registry, file: str) -> list[Problem]:
+def _graph_problems(
+    chosen: Mapping[str, tuple[type[Component], ComponentSettings]], registry: Registry, file: str
+) -> list[Problem]:
     problems: list[Problem] = []
     capabilities = registry.capabilities()
     enabled_names = {cls.name for cls, _ in chosen.values()}
@@ -131,31 +134,45 @@ def _graph_problems(chosen: Mapping[str, tuple[type[Component], ComponentSetting
                 continue
             if needed not in capabilities:
                 # A catalog bug, reported the same way so it is never silent.
-                problems.append(Problem(_setting_path(cls), f"{cls.name} requires {needed!r}, "
-                                        "which no component provides", file=file))
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} requires {needed!r}, which no component provides",
+                        file=file,
+                    )
+                )
                 continue
             provider = capabilities[needed][0]
-            problems.append(Problem(
-                _setting_path(cls),
-                f"{cls.name} ({capability}) requires {needed!r}, which is switched off",
-                file=file,
-                hint=f"enable {_setting_path(provider)} or disable {_setting_path(cls)}",
-            ))
+            problems.append(
+                Problem(
+                    _setting_path(cls),
+                    f"{cls.name} ({capability}) requires {needed!r}, which is switched off",
+                    file=file,
+                    hint=f"enable {_setting_path(provider)} or disable {_setting_path(cls)}",
+                )
+            )
         for other in cls.conflicts:
             clash = chosen.get(other, (None, None))[0] or (
                 registry.get(other) if other in enabled_names else None
             )
             if clash is not None and clash is not cls:
-                problems.append(Problem(
-                    _setting_path(cls),
-                    f"{cls.name} conflicts with {clash.name} ({_setting_path(clash)})",
-                    file=file, hint="disable one of the two",
-                ))
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} conflicts with {clash.name} ({_setting_path(clash)})",
+                        file=file,
+                        hint="disable one of the two",
+                    )
+                )
     return problems
 
 
-def _toposort(nodes: Mapping[str, tuple[str, ...]], order_key: Mapping[str, tuple[int, str]],
-              file: str, paths: Mapping[str, str]) -> list[str]:
+def _toposort(
+    nodes: Mapping[str, tuple[str, ...]],
+    order_key: Mapping[str, tuple[int, str]],
+    file: str,
+    paths: Mapping[str, str],
+) -> list[str]:
     """Kahn's algorithm; ties broken by layer then name so the order is deterministic."""
     indegree = {name: len(deps) for name, deps in nodes.items()}
     dependents: dict[str, list[str]] = {name: [] for name in nodes}
@@ -174,10 +191,16 @@ def _toposort(nodes: Mapping[str, tuple[str, ...]], order_key: Mapping[str, tupl
                 heapq.heappush(ready, (order_key[dependent], dependent))
     if len(ordered) != len(nodes):
         cycle = _find_cycle({n: d for n, d in nodes.items() if n not in ordered})
-        raise ValidationFailed([Problem(
-            paths[cycle[0]], "dependency cycle: " + " -> ".join(cycle), file=file,
-            hint="one of these components must stop requiring the next",
-        )])
+        raise ValidationFailed(
+            [
+                Problem(
+                    paths[cycle[0]],
+                    "dependency cycle: " + " -> ".join(cycle),
+                    file=file,
+                    hint="one of these components must stop requiring the next",
+                )
+            ]
+        )
     return ordered
 
 
@@ -187,12 +210,16 @@ def _find_cycle(nodes: Mapping[str, tuple[str, ...]]) -> list[str]:
     while True:
         nxt = sorted(d for d in nodes[path[-1]] if d in nodes)[0]
         if nxt in path:
-            return [*path[path.index(nxt):], nxt]
+            return [*path[path.index(nxt) :], nxt]
         path.append(nxt)
 
 
-def _sizing(cls: type[Component], settings: ComponentSettings, profile: ProfileBase,
-            environment: Environment) -> tuple[Sized, ...]:
+def _sizing(
+    cls: type[Component],
+    settings: ComponentSettings,
+    profile: ProfileBase,
+    environment: Environment,
+) -> tuple[Sized, ...]:
     scale = profile.scale_for_sizing()
     result: list[Sized] = []
     for rule in cls.sizing:
@@ -200,14 +227,18 @@ def _sizing(cls: type[Component], settings: ComponentSettings, profile: ProfileB
         if override is not None:
             result.append(Sized(rule.name, int(override), rule.unit, "override", rule.rule))
             continue
-        factor = {"replicas": environment.replica_factor, "size": environment.size_factor,
-                  "none": 1.0}[rule.scales_with]
+        factor = {
+            "replicas": environment.replica_factor,
+            "size": environment.size_factor,
+            "none": 1.0,
+        }[rule.scales_with]
         result.append(Sized(rule.name, rule.apply(scale, factor), rule.unit, "derived", rule.rule))
     return tuple(result)
 
 
-def build_plan(profile: ProfileBase, environment: Environment, registry: Registry,
-               file: str = "") -> Plan:
+def build_plan(
+    profile: ProfileBase, environment: Environment, registry: Registry, file: str = ""
+) -> Plan:
     chosen = _chosen(profile, registry)
     problems = _graph_problems(chosen, registry, file)
     if problems:
@@ -235,7 +266,9 @@ def build_plan(profile: ProfileBase, environment: Environment, registry: Registr
             namespace=namespace_for(profile.city.slug, by_name[name][0].layer),
             requires=nodes[name],
             sizing=_sizing(by_name[name][0], by_name[name][1], profile, environment),
-            images={key: image.ref(mirror) for key, image in sorted(by_name[name][0].images.items())},
+            images={
+                key: image.ref(mirror) for key, image in sorted(by_name[name][0].images.items())
+            },
         )
         for name in ordered
     )

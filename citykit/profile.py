@@ -5,7 +5,7 @@ holds, so adding a component adds its settings to the schema without touching th
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, StringConstraints, create_model, field_validator, model_validator
 
@@ -124,21 +124,29 @@ class ProfileBase(Model):
     def capability_settings(self, layer: str, capability: str) -> ComponentSettings | None:
         """The profile's entry for a capability, or None when the profile does not mention it."""
         layer_model = getattr(self, "layers")  # noqa: B009 - `layers` is added per registry
-        return getattr(getattr(layer_model, layer), capability.replace("-", "_"), None)  # type: ignore[no-any-return]
+        entry: ComponentSettings | None = getattr(
+            getattr(layer_model, layer), capability.replace("-", "_"), None
+        )
+        return entry
 
 
 def _choice_model(component: type[Component]) -> type[ComponentSettings]:
     """The component's settings plus an `implementation` tag naming it."""
-    model: type[ComponentSettings] = create_model(  # type: ignore[call-overload]
+    # Models are built at run time from the registry, so their parts are typed as Any.
+    tag: Any = Literal[component.name]
+    fields: dict[str, Any] = {
+        "implementation": (
+            tag,
+            Field(component.name, description=f"Which implementation: {component.name}."),
+        )
+    }
+    model: Any = create_model(
         f"{component.__name__}Choice",
         __base__=component.Settings,
         __doc__=f"{component.summary} (implementation `{component.name}`)",
-        implementation=(
-            Literal[component.name],  # type: ignore[valid-type]
-            Field(component.name, description=f"Which implementation: {component.name}."),
-        ),
+        **fields,
     )
-    return model
+    return cast("type[ComponentSettings]", model)
 
 
 def _capability_field(capability: str, implementations: list[type[Component]]) -> tuple[Any, Any]:
@@ -151,10 +159,8 @@ def _capability_field(capability: str, implementations: list[type[Component]]) -
     choices = [_choice_model(c) for c in implementations]
     if len(choices) == 1:
         return (choices[0] | None, Field(None, alias=capability, description=description))
-    union = Annotated[
-        functools.reduce(lambda a, b: a | b, choices),  # type: ignore[arg-type, return-value]
-        Field(discriminator="implementation"),
-    ]
+    members: Any = functools.reduce(lambda a, b: a | b, choices)  # type: ignore[arg-type,return-value]
+    union: Any = Annotated[members, Field(discriminator="implementation")]
     return (union | None, Field(None, alias=capability, description=description))
 
 
@@ -190,18 +196,18 @@ def profile_model(registry: Registry) -> type[ProfileBase]:
             if not isinstance(data, dict):
                 return data
             return {
-                key: _fill_default_implementation(_defaults[key])(value) if key in _defaults
+                key: _fill_default_implementation(_defaults[key])(value)
+                if key in _defaults
                 else value
                 for key, value in data.items()
             }
 
-        layer_model = create_model(  # type: ignore[call-overload]
+        validators: dict[str, Any] = {"_defaults": model_validator(mode="before")(fill_defaults)}
+        layer_model: Any = create_model(
             f"{layer.key.title()}Layer",
             __base__=Model,
             __doc__=f"{layer.clause} {layer.title} ({layer.title_zh}).",
-            __validators__={
-                "_defaults": model_validator(mode="before")(fill_defaults)  # type: ignore[arg-type]
-            },
+            __validators__=validators,
             **fields,
         )
         layer_fields[layer.key] = (
@@ -212,13 +218,13 @@ def profile_model(registry: Registry) -> type[ProfileBase]:
             ),
         )
 
-    layers_model = create_model(  # type: ignore[call-overload]
+    layers_model: Any = create_model(
         "Layers",
         __base__=Model,
         __doc__="Per reference-model layer, the capabilities that are on and their implementation.",
         **layer_fields,
     )
-    model: type[ProfileBase] = create_model(  # type: ignore[call-overload]
+    model: type[ProfileBase] = create_model(
         "CityProfile",
         __base__=ProfileBase,
         __doc__="A city profile: what the city needs (citykit.io/v1alpha1).",

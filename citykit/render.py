@@ -25,17 +25,46 @@ Object = dict[str, Any]
 
 # Apply order by kind (after lightkube's sort_objects): what others refer to comes first.
 KIND_ORDER = (
-    "CustomResourceDefinition", "Namespace", "PriorityClass", "StorageClass", "ResourceQuota",
-    "LimitRange", "PodSecurityPolicy", "ServiceAccount", "Secret", "ConfigMap",
-    "PersistentVolume", "PersistentVolumeClaim", "ClusterRole", "ClusterRoleBinding", "Role",
-    "RoleBinding", "NetworkPolicy", "Service", "IngressClass", "Ingress", "DaemonSet",
-    "Deployment", "StatefulSet", "Job", "CronJob", "PodDisruptionBudget",
+    "CustomResourceDefinition",
+    "Namespace",
+    "PriorityClass",
+    "StorageClass",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+    "Service",
+    "IngressClass",
+    "Ingress",
+    "DaemonSet",
+    "Deployment",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
 )
 CLUSTER_SCOPED = {
-    "CustomResourceDefinition", "Namespace", "PriorityClass", "StorageClass", "PersistentVolume",
-    "ClusterRole", "ClusterRoleBinding", "IngressClass", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "ClusterIssuer",
+    "CustomResourceDefinition",
+    "Namespace",
+    "PriorityClass",
+    "StorageClass",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "IngressClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ClusterIssuer",
 }
 
 
@@ -131,8 +160,11 @@ def peers(plan: Plan, component: PlannedComponent) -> dict[str, Peer]:
     for dependency in component.requires:
         other = plan.by_name(dependency)
         result[other.capability] = Peer(
-            name=other.name, capability=other.capability, namespace=other.namespace,
-            host=f"{other.name}.{other.namespace}.svc", ports={p.name: p.port for p in other.cls.ports},
+            name=other.name,
+            capability=other.capability,
+            namespace=other.namespace,
+            host=f"{other.name}.{other.namespace}.svc",
+            ports={p.name: p.port for p in other.cls.ports},
         )
     return result
 
@@ -196,7 +228,9 @@ def _pod_templates(obj: Object) -> list[Object]:
     if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         return [spec.setdefault("template", {})]
     if obj["kind"] == "CronJob":
-        return [spec.setdefault("jobTemplate", {}).setdefault("spec", {}).setdefault("template", {})]
+        return [
+            spec.setdefault("jobTemplate", {}).setdefault("spec", {}).setdefault("template", {})
+        ]
     return []
 
 
@@ -221,9 +255,14 @@ def finish(plan: Plan, component: PlannedComponent, objects: list[Object]) -> li
             _label(template, {**labels, **selector_labels(plan, component)})
         for claim in (obj.get("spec") or {}).get("volumeClaimTemplates", []) or []:
             _label(claim, labels)
-    return sorted(objects, key=lambda o: (
-        kind_rank(o["kind"]), o["metadata"].get("namespace", ""), o["metadata"].get("name", "")
-    ))
+    return sorted(
+        objects,
+        key=lambda o: (
+            kind_rank(o["kind"]),
+            o["metadata"].get("namespace", ""),
+            o["metadata"].get("name", ""),
+        ),
+    )
 
 
 def render_component(plan: Plan, component: PlannedComponent) -> list[Object]:

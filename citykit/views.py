@@ -56,15 +56,17 @@ def catalog_view(registry: Registry) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for capability, implementations in registry.capabilities().items():
         default = implementations[0]
-        rows.append({
-            "layer": default.layer.key,
-            "clause": default.layer.clause,
-            "capability": capability,
-            "default": default.name,
-            "alternatives": [c.name for c in implementations[1:]],
-            "enabledByDefault": default.enabled_by_default,
-            "requires": list(default.requires),
-            "summary": default.summary,
-        })
+        rows.append(
+            {
+                "layer": default.layer.key,
+                "clause": default.layer.clause,
+                "capability": capability,
+                "default": default.name,
+                "alternatives": [c.name for c in implementations[1:]],
+                "enabledByDefault": default.enabled_by_default,
+                "requires": list(default.requires),
+                "summary": default.summary,
+            }
+        )
     rows.sort(key=lambda r: (layers.index(layers.BY_KEY[r["layer"]]), r["capability"]))
     return rows

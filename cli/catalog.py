@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
+from citykit.cli import output
+from citykit.cli.options import Format, OutputOption
 from rich.table import Table
 
 from citykit import registry, views
-from citykit.cli import output
-from citykit.cli.options import Format, OutputOption
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,13 @@ def register(app: typer.Typer) -> None:
         for column in ("clause", "layer", "capability", "default", "alternatives", "on", "summary"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(row["clause"], row["layer"], row["capability"], row["default"],
-                          ", ".join(row["alternatives"]) or "-",
-                          "yes" if row["enabledByDefault"] else "no", row["summary"])
+            table.add_row(
+                row["clause"],
+                row["layer"],
+                row["capability"],
+                row["default"],
+                ", ".join(row["alternatives"]) or "-",
+                "yes" if row["enabledByDefault"] else "no",
+                row["summary"],
+            )
         output.console.print(table)

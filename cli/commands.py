@@ -9,8 +9,21 @@ import typer
 
 # In the order `citykit --help` lists them: the compile pipeline, deployment, then machinery.
 COMMANDS = (
-    "init", "validate", "plan", "render", "catalog", "schema", "compliance", "graph",
-    "up", "preview", "destroy", "refresh", "drift", "status", "outputs",
+    "init",
+    "validate",
+    "plan",
+    "render",
+    "catalog",
+    "schema",
+    "compliance",
+    "graph",
+    "up",
+    "preview",
+    "destroy",
+    "refresh",
+    "drift",
+    "status",
+    "outputs",
 )
 GROUPS = ("cluster", "tools")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from citykit.cli import output
+
 from citykit.errors import InputError
 
 
@@ -21,8 +21,10 @@ def register(app: typer.Typer) -> None:
         """Write a commented starter city profile to PATH."""
         if path.exists() and not force:
             raise InputError(f"{path} already exists", hint="pass --force to overwrite it")
-        starter = resources.files("citykit.templates").joinpath("init/profile.yaml").read_text(
-            encoding="utf-8"
+        starter = (
+            resources.files("citykit.templates")
+            .joinpath("init/profile.yaml")
+            .read_text(encoding="utf-8")
         )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

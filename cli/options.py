@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,17 +10,19 @@ import typer
 
 ProfileOption = Annotated[
     Path,
-    typer.Option("--profile", "-p", help="City profile YAML (see `citykit init`).",
-                 show_default=False),
+    typer.Option(
+        "--profile", "-p", help="City profile YAML (see `citykit init`).", show_default=False
+    ),
 ]
 EnvOption = Annotated[
     str,
-    typer.Option("--env", "-e", help="Environment: dev, staging, prod, or the path of an "
-                 "environment file."),
+    typer.Option(
+        "--env", "-e", help="Environment: dev, staging, prod, or the path of an environment file."
+    ),
 ]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 

@@ -17,8 +17,9 @@ err_console = Console(stderr=True)
 def print_error(error: CitykitError) -> None:
     for index, line in enumerate(error.lines()):
         # markup=False: messages quote user input, which may contain [brackets].
-        err_console.print(line if index else f"error: {line}", markup=False, highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            line if index else f"error: {line}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def print_json(data: Any) -> None:

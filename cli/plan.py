@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
+from citykit.cli import output
+from citykit.cli.options import EnvOption, ProfileOption
 from rich.table import Table
 
 from citykit import compiler, views
-from citykit.cli import output
-from citykit.cli.options import EnvOption, ProfileOption
 
 
-class PlanFormat(str, Enum):
+class PlanFormat(StrEnum):
     table = "table"
     json = "json"
     mermaid = "mermaid"
@@ -41,19 +41,36 @@ def register(app: typer.Typer) -> None:
             output.say(diagram.mermaid(the_plan))
             return
         city = view["city"]
-        table = Table(title=f"{city['name']} ({city['slug']}) — environment {view['environment']}",
-                      show_lines=False)
-        for column in ("clause", "layer", "component", "capability", "version", "sizing",
-                       "requires"):
+        table = Table(
+            title=f"{city['name']} ({city['slug']}) — environment {view['environment']}",
+            show_lines=False,
+        )
+        for column in (
+            "clause",
+            "layer",
+            "component",
+            "capability",
+            "version",
+            "sizing",
+            "requires",
+        ):
             table.add_column(column, overflow="fold")
         for component in view["components"]:
             sizing = ", ".join(
                 f"{s['name']}={s['value']}{s['unit']}" + ("*" if s["source"] == "override" else "")
                 for s in component["sizing"]
             )
-            table.add_row(component["clause"], component["layer"], component["name"],
-                          component["capability"], component["version"], sizing or "-",
-                          ", ".join(component["requires"]) or "-")
+            table.add_row(
+                component["clause"],
+                component["layer"],
+                component["name"],
+                component["capability"],
+                component["version"],
+                sizing or "-",
+                ", ".join(component["requires"]) or "-",
+            )
         output.console.print(table)
-        output.say("* overridden in the profile; every other figure is derived "
-                   "(rules: citykit plan -o json)")
+        output.say(
+            "* overridden in the profile; every other figure is derived "
+            "(rules: citykit plan -o json)"
+        )

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from citykit import compiler, manifests
 from citykit.cli import output
 from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
+
+from citykit import compiler, manifests
 
 
 def register(app: typer.Typer) -> None:
@@ -29,9 +29,16 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - started
         count = len(compiled.objects())
         if output_format is Format.json:
-            output.print_json({"out": str(out), "objects": count, "files": sorted(written),
-                               "seconds": round(elapsed, 3)})
+            output.print_json(
+                {
+                    "out": str(out),
+                    "objects": count,
+                    "files": sorted(written),
+                    "seconds": round(elapsed, 3),
+                }
+            )
             return
         output.say(
             f"rendered {count} objects of {len(compiled.units)} components to {out} "
-            f"in {elapsed:.2f}s")
+            f"in {elapsed:.2f}s"
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from citykit.cli import output
 
 from citykit import registry
-from citykit.cli import output
 from citykit.environment import Environment
 from citykit.profile import profile_model
 

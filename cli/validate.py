@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-
-from citykit import compiler
 from citykit.cli import output
 from citykit.cli.options import EnvOption, ProfileOption
+
+from citykit import compiler
 
 
 def register(app: typer.Typer) -> None:
@@ -18,4 +18,5 @@ def register(app: typer.Typer) -> None:
         plan = compiler.plan(profile, env)
         output.say(
             f"{profile}: valid for environment {plan.environment.name} "
-            f"({len(plan.components)} components)")
+            f"({len(plan.components)} components)"
+        )

@@ -19,7 +19,7 @@ def example_data() -> dict[str, Any]:
 
 
 @pytest.fixture
-def write_profile(tmp_path: Path):  # noqa: ANN201
+def write_profile(tmp_path: Path):
     """Write a profile dict (or raw text) to a file and return its path."""
 
     def write(data: dict[str, Any] | str, name: str = "profile.yaml") -> Path:

@@ -26,8 +26,12 @@ class Zones(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         return {
             "namespaces": [
-                {"name": build.plan.namespace(layer), "zone": layer.zone.value,
-                 "layer": layer.key, "clause": layer.clause}
+                {
+                    "name": build.plan.namespace(layer),
+                    "zone": layer.zone.value,
+                    "layer": layer.key,
+                    "clause": layer.clause,
+                }
                 for layer in build.plan.layers_in_use()
             ]
         }

@@ -8,7 +8,13 @@ from pydantic import Field
 
 from citykit import layers
 from citykit.component import (
-    Component, ComponentSettings, Image, Port, PodSecurityException, Resources, SizingRule,
+    Component,
+    ComponentSettings,
+    Image,
+    PodSecurityException,
+    Port,
+    Resources,
+    SizingRule,
 )
 from citykit.registry import component
 
@@ -31,7 +37,8 @@ class Emqx(Component):
             "one node per 50,000 devices or 10,000 msg/s, whichever is more; 3 minimum for a "
             "quorum, before the environment's replica factor",
             lambda s: max(3, s.devices / 50_000, s.peak_messages_per_second / 10_000),
-            scales_with="replicas", maximum=64,
+            scales_with="replicas",
+            maximum=64,
         ),
     )
     ports = (
@@ -40,9 +47,12 @@ class Emqx(Component):
         Port("dashboard", 18083),
     )
     resources = Resources(cpu_millis=500, memory_mi=1024)
-    exceptions = (PodSecurityException(
-        "readOnlyRootFilesystem", "EMQX rewrites its generated config under /opt/emqx/etc at boot",
-    ),)
+    exceptions = (
+        PodSecurityException(
+            "readOnlyRootFilesystem",
+            "EMQX rewrites its generated config under /opt/emqx/etc at boot",
+        ),
+    )
 
 
 @component
@@ -54,7 +64,10 @@ class Mosquitto(Component):
     summary: ClassVar[str] = "Single-node MQTT broker for small cities (under ~20,000 devices)."
     images = {"broker": Image("docker.io/library/eclipse-mosquitto", "2.0.22")}
     Settings = BrokerSettings
-    sizing = (SizingRule("replicas", "always one node (Mosquitto does not cluster)",
-                         lambda s: 1, maximum=1),)
+    sizing = (
+        SizingRule(
+            "replicas", "always one node (Mosquitto does not cluster)", lambda s: 1, maximum=1
+        ),
+    )
     ports = (Port("mqtt", 1883, exposed_to="devices"),)
     resources = Resources(cpu_millis=200, memory_mi=256)

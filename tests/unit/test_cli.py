@@ -16,8 +16,7 @@ CLI = [sys.executable, "-m", "citykit.cli"]
 
 
 def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], capture_output=True, text=True, check=False,
-                            timeout=120)
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == expect, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return result
@@ -31,8 +30,11 @@ def test_init_validate_plan_render(tmp_path: Path, env: str) -> None:
     assert "valid for environment" in run("validate", "-p", str(profile), "-e", env).stdout
     plan = json.loads(run("plan", "-p", str(profile), "-e", env, "-o", "json").stdout)
     assert plan["environment"] == env
-    summary = json.loads(run("render", "-p", str(profile), "-e", env, "--out",
-                             str(tmp_path / "out"), "-o", "json").stdout)
+    summary = json.loads(
+        run(
+            "render", "-p", str(profile), "-e", env, "--out", str(tmp_path / "out"), "-o", "json"
+        ).stdout
+    )
     assert summary["objects"] > 0
     assert (tmp_path / "out" / "kustomization.yaml").is_file()
 

@@ -13,13 +13,27 @@ from citykit.errors import ValidationFailed
 from citykit.registry import Registry, RegistryError
 
 
-def make(name: str, capability: str, layer: layers.Layer = layers.DATA, *,
-         requires: tuple[str, ...] = (), conflicts: tuple[str, ...] = (), default: bool = True,
-         foundation: bool = False, enabled: bool = True) -> type[Component]:
+def make(
+    name: str,
+    capability: str,
+    layer: layers.Layer = layers.DATA,
+    *,
+    requires: tuple[str, ...] = (),
+    conflicts: tuple[str, ...] = (),
+    default: bool = True,
+    foundation: bool = False,
+    enabled: bool = True,
+) -> type[Component]:
     attrs = {
-        "name": name, "capability": capability, "layer": layer, "summary": f"{name} test",
-        "requires": requires, "conflicts": conflicts, "default": default,
-        "foundation": foundation, "enabled_by_default": enabled,
+        "name": name,
+        "capability": capability,
+        "layer": layer,
+        "summary": f"{name} test",
+        "requires": requires,
+        "conflicts": conflicts,
+        "default": default,
+        "foundation": foundation,
+        "enabled_by_default": enabled,
     }
     cls: type[Component] = type(name.title().replace("-", ""), (Component,), attrs)
     cls.__annotations__ = {"name": ClassVar[str]}
@@ -40,25 +54,33 @@ def test_duplicate_names_are_refused_naming_both_classes() -> None:
 
 
 def test_order_is_topological_with_foundations_first(write_profile) -> None:
-    registry = Registry([
-        make("app", "portal", layers.APPLICATIONS, requires=("database", "broker")),
-        make("db", "database"),
-        make("kafka", "broker", layers.COMMON, requires=("database",)),
-        make("zones", "segmentation", layers.NETWORK, foundation=True),
-    ])
+    registry = Registry(
+        [
+            make("app", "portal", layers.APPLICATIONS, requires=("database", "broker")),
+            make("db", "database"),
+            make("kafka", "broker", layers.COMMON, requires=("database",)),
+            make("zones", "segmentation", layers.NETWORK, foundation=True),
+        ]
+    )
     plan = compiler.plan(write_profile(MINIMAL), "dev", registry)
     assert [c.name for c in plan.components] == ["zones", "db", "kafka", "app"]
     assert set(plan.edges()) == {
-        ("db", "zones"), ("kafka", "db"), ("kafka", "zones"), ("app", "db"), ("app", "kafka"),
+        ("db", "zones"),
+        ("kafka", "db"),
+        ("kafka", "zones"),
+        ("app", "db"),
+        ("app", "kafka"),
         ("app", "zones"),
     }
 
 
 def test_a_missing_dependency_names_both_ends_and_the_fix(write_profile) -> None:
-    registry = Registry([
-        make("app", "portal", layers.APPLICATIONS, requires=("database",)),
-        make("db", "database"),
-    ])
+    registry = Registry(
+        [
+            make("app", "portal", layers.APPLICATIONS, requires=("database",)),
+            make("db", "database"),
+        ]
+    )
     path = write_profile(MINIMAL + "layers: {data: {database: {enabled: false}}}\n")
     with pytest.raises(ValidationFailed) as caught:
         compiler.plan(path, "dev", registry)
@@ -69,10 +91,12 @@ def test_a_missing_dependency_names_both_ends_and_the_fix(write_profile) -> None
 
 
 def test_conflicts_name_both_components(write_profile) -> None:
-    registry = Registry([
-        make("nginx", "ingress", layers.NETWORK, conflicts=("gateway",)),
-        make("apisix", "gateway", layers.COMMON),
-    ])
+    registry = Registry(
+        [
+            make("nginx", "ingress", layers.NETWORK, conflicts=("gateway",)),
+            make("apisix", "gateway", layers.COMMON),
+        ]
+    )
     with pytest.raises(ValidationFailed) as caught:
         compiler.plan(write_profile(MINIMAL), "dev", registry)
     (problem,) = caught.value.problems
@@ -80,11 +104,13 @@ def test_conflicts_name_both_components(write_profile) -> None:
 
 
 def test_cycles_are_reported_with_the_whole_loop(write_profile) -> None:
-    registry = Registry([
-        make("a", "alpha", requires=("beta",)),
-        make("b", "beta", requires=("gamma",)),
-        make("c", "gamma", requires=("alpha",)),
-    ])
+    registry = Registry(
+        [
+            make("a", "alpha", requires=("beta",)),
+            make("b", "beta", requires=("gamma",)),
+            make("c", "gamma", requires=("alpha",)),
+        ]
+    )
     with pytest.raises(ValidationFailed) as caught:
         compiler.plan(write_profile(MINIMAL), "dev", registry)
     (problem,) = caught.value.problems

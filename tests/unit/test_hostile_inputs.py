@@ -20,8 +20,11 @@ from tests.conftest import example_data
 CLI = [sys.executable, "-m", "citykit.cli"]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
 )
 documents = st.recursive(
     scalars,
@@ -45,15 +48,21 @@ def outcome(path: Path) -> str:
     return "valid"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(document=documents)
 def test_random_documents_are_valid_or_located_problems(write_profile, document) -> None:
     outcome(write_profile(yaml.safe_dump(document)))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(key=st.sampled_from(KEYS), value=documents, drop=st.booleans())
-def test_mutated_example_profiles_are_valid_or_located_problems(write_profile, key, value, drop) -> None:
+def test_mutated_example_profiles_are_valid_or_located_problems(
+    write_profile, key, value, drop
+) -> None:
     data = example_data()
     if drop:
         data.pop(key)
@@ -62,7 +71,9 @@ def test_mutated_example_profiles_are_valid_or_located_problems(write_profile, k
     outcome(write_profile(yaml.safe_dump(data, allow_unicode=True)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(raw=st.binary(max_size=400))
 def test_arbitrary_bytes_are_valid_or_located_problems(tmp_path, raw: bytes) -> None:
     path = tmp_path / "bytes.yaml"
@@ -76,7 +87,8 @@ HOSTILE = {
     "latin1": "名字: 杭州".encode("gb18030"),
     "deep": b"[" * 10_000,
     "deep-mapping": b"a:\n" + b"".join(b" " * i + b"b:\n" for i in range(1, 300)),
-    "bomb": b"a: &a [x,x,x,x,x,x,x,x,x]\n" + b"".join(
+    "bomb": b"a: &a [x,x,x,x,x,x,x,x,x]\n"
+    + b"".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n".encode()
         for i in range(8)
     ),
@@ -93,8 +105,9 @@ def test_cli_reports_hostile_files_with_exit_2_and_no_traceback(tmp_path: Path, 
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(HOSTILE[name])
     started = time.monotonic()
-    result = subprocess.run([*CLI, "validate", "-p", str(path)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [*CLI, "validate", "-p", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert time.monotonic() - started < 15
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -108,8 +121,9 @@ def test_cli_names_every_problem_with_its_path(tmp_path: Path) -> None:
     data["city"]["slug"] = "Yu Hang"
     path = tmp_path / "city.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    result = subprocess.run([*CLI, "validate", "-p", str(path)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [*CLI, "validate", "-p", str(path)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 2
     assert f"{path}: city.slug: 'Yu Hang' is not allowed here" in result.stderr
     assert f"{path}: layers.sensing.device-broker.replicas:" in result.stderr

@@ -29,10 +29,12 @@ def test_misspelt_keys_name_the_path_and_suggest_the_right_key(write_profile) ->
     data["scale"]["peakMessagesPerSec"] = data["scale"].pop("peakMessagesPerSecond")
     data["layers"]["sensing"]["device-brokr"] = data["layers"]["sensing"].pop("device-broker")
     found = problems(write_profile(data))
-    assert any("scale.peakMessagesPerSec: unknown key" in p and "peakMessagesPerSecond" in p
-               for p in found)
-    assert any("layers.sensing.device-brokr" in p and "did you mean 'device-broker'" in p
-               for p in found)
+    assert any(
+        "scale.peakMessagesPerSec: unknown key" in p and "peakMessagesPerSecond" in p for p in found
+    )
+    assert any(
+        "layers.sensing.device-brokr" in p and "did you mean 'device-broker'" in p for p in found
+    )
 
 
 def test_unknown_implementation_suggests_the_close_one(write_profile) -> None:

@@ -27,7 +27,8 @@ def custom_kinds(objects: list[dict]) -> set[tuple[str, str]]:
     """(group, kind) of every custom resource the rendered CRDs define."""
     return {
         (obj["spec"]["group"], obj["spec"]["names"]["kind"])
-        for obj in objects if obj["kind"] == "CustomResourceDefinition"
+        for obj in objects
+        if obj["kind"] == "CustomResourceDefinition"
     }
 
 
@@ -88,15 +89,36 @@ def shape(objects: list[dict]) -> list[tuple[str, str]]:
 # Printable text of any script, including YAML and Jinja syntax; control characters are refused
 # by validation (tested in test_profile), so they are excluded here.
 hostile_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40,
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")),
+    min_size=1,
+    max_size=40,
 ).filter(lambda s: s.strip() == s and s != "")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.one_of(hostile_text, st.sampled_from([
-    "{{ 7*7 }}", "{% raw %}", "x: y", "- a", "&a *a", "!!python/object:os.system", '"quoted',
-    "'single", "key: value\\nkind: ClusterRoleBinding", "# comment", "---", "杭州市余杭区",
-])))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.one_of(
+        hostile_text,
+        st.sampled_from(
+            [
+                "{{ 7*7 }}",
+                "{% raw %}",
+                "x: y",
+                "- a",
+                "&a *a",
+                "!!python/object:os.system",
+                '"quoted',
+                "'single",
+                "key: value\\nkind: ClusterRoleBinding",
+                "# comment",
+                "---",
+                "杭州市余杭区",
+            ]
+        ),
+    )
+)
 def test_profile_strings_cannot_change_the_rendered_structure(write_profile, name: str) -> None:
     data = example_data()
     data["city"]["name"] = name
@@ -110,6 +132,7 @@ def test_profile_strings_cannot_change_the_rendered_structure(write_profile, nam
     names = [
         o["metadata"]["annotations"]["citykit.io/city-name"]
         for o in reparsed
-        if o["kind"] == "Namespace" and "citykit.io/city-name" in o["metadata"].get("annotations", {})
+        if o["kind"] == "Namespace"
+        and "citykit.io/city-name" in o["metadata"].get("annotations", {})
     ]
     assert names and all(n == name for n in names)

@@ -6,13 +6,21 @@ from citykit import compiler
 from citykit.component import Scale, SizingRule
 from tests.conftest import EXAMPLE, example_data
 
-SCALE = Scale(population=1_000_000, devices=120_000, peak_messages_per_second=18_000,
-              video_channels=0, daily_data_gb=400, districts=3, departments=3)
+SCALE = Scale(
+    population=1_000_000,
+    devices=120_000,
+    peak_messages_per_second=18_000,
+    video_channels=0,
+    daily_data_gb=400,
+    districts=3,
+    departments=3,
+)
 
 
 def test_rule_rounds_up_applies_the_factor_and_clamps() -> None:
-    rule = SizingRule("replicas", "devices / 50k", lambda s: s.devices / 50_000,
-                      scales_with="replicas", maximum=5)
+    rule = SizingRule(
+        "replicas", "devices / 50k", lambda s: s.devices / 50_000, scales_with="replicas", maximum=5
+    )
     assert rule.apply(SCALE, 1.0) == 3
     assert rule.apply(SCALE, 0.34) == 1
     assert rule.apply(SCALE, 10) == 5
