@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PROFILE ?= examples/yuhang.yaml
+ENV ?= dev
 
-.PHONY: setup tools demo test lint unit e2e clean
+.PHONY: setup system tools lint unit e2e test demo bench clean
+
+# Debian packages the tests use (only installed when missing).
+system:
+	@scripts/system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,18 +19,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: system $(STAMP)
 
+# Builds the Pulumi engine, the Kubernetes provider, kube-apiserver & co., etcd and kwok from
+# their Go modules into ~/.cache/citykit/tools (a no-op when cached).
 tools: setup
 	$(BIN)/citykit tools install
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy citykit cli blueprints
+	scripts/typecheck
 
+unit: setup
+	$(BIN)/pytest -m "not e2e"
+
+e2e: tools
+	$(BIN)/pytest -m e2e
+
+# The test command: lint, then every tier (unit, Pulumi mocks, end-to-end on the local cluster).
 test: tools lint
 	$(BIN)/pytest
+
+# The main job: deploy the example city to the local simulated cluster with the real Pulumi
+# engine (starting the cluster when it is not running), then show its status.
+demo: tools
+	$(BIN)/citykit up -p $(PROFILE) -e $(ENV) --yes
+	$(BIN)/citykit status -p $(PROFILE) -e $(ENV)
+
+bench: setup
+	$(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
