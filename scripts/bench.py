@@ -40,11 +40,13 @@ def scaled_profile(factor: int) -> dict[str, Any]:
     districts, departments = data["districts"], data["departments"]
     data["districts"] = [
         {**d, "slug": f"{d['slug']}-{i}", "name": f"{d['name']}{i}"}
-        for i in range(factor) for d in districts
+        for i in range(factor)
+        for d in districts
     ]
     data["departments"] = [
         {**copy.deepcopy(d), "slug": f"{d['slug']}-{i}", "name": f"{d['name']}{i}"}
-        for i in range(factor) for d in departments
+        for i in range(factor)
+        for d in departments
     ]
     return data
 
@@ -71,18 +73,25 @@ def bench_render(repeat: int) -> list[dict[str, Any]]:
                 out = work / f"out-{factor}-{env}"
                 compiled = compiler.compile_city(profile, env)
                 objects = compiled.objects()
-                render = timed(lambda: manifests.write(compiler.compile_city(profile, env), out),
-                               repeat)
+                render = timed(
+                    lambda p=profile, e=env, o=out: manifests.write(compiler.compile_city(p, e), o),
+                    repeat,
+                )
                 text = manifests.dump(objects)
-                floor = timed(lambda: manifests.dump(list(yaml.safe_load_all(text))), repeat)
+                floor = timed(lambda t=text: manifests.dump(list(yaml.safe_load_all(t))), repeat)
                 if factor == 1 and env == "prod":
                     base_seconds = render
-                rows.append({
-                    "city": f"{factor}x", "env": env, "objects": len(objects),
-                    "components": len(compiled.units), "render_s": round(render, 4),
-                    "yaml_roundtrip_s": round(floor, 4),
-                    "ratio_vs_yaml": round(render / floor, 2) if floor else None,
-                })
+                rows.append(
+                    {
+                        "city": f"{factor}x",
+                        "env": env,
+                        "objects": len(objects),
+                        "components": len(compiled.units),
+                        "render_s": round(render, 4),
+                        "yaml_roundtrip_s": round(floor, 4),
+                        "ratio_vs_yaml": round(render / floor, 2) if floor else None,
+                    }
+                )
         for row in rows:
             if row["env"] == "prod":
                 row["ratio_vs_1x_prod"] = round(row["render_s"] / base_seconds, 2)
@@ -103,12 +112,16 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'city':5} {'env':5} {'comps':>5} {'objects':>7} {'render s':>9} {'yaml s':>8} "
-          f"{'x yaml':>7} {'x 1x':>6}")
+    print(
+        f"{'city':5} {'env':5} {'comps':>5} {'objects':>7} {'render s':>9} {'yaml s':>8} "
+        f"{'x yaml':>7} {'x 1x':>6}"
+    )
     for row in results["render"]:
-        print(f"{row['city']:5} {row['env']:5} {row['components']:>5} {row['objects']:>7} "
-              f"{row['render_s']:>9.4f} {row['yaml_roundtrip_s']:>8.4f} "
-              f"{row['ratio_vs_yaml']:>7} {row.get('ratio_vs_1x_prod', ''):>6}")
+        print(
+            f"{row['city']:5} {row['env']:5} {row['components']:>5} {row['objects']:>7} "
+            f"{row['render_s']:>9.4f} {row['yaml_roundtrip_s']:>8.4f} "
+            f"{row['ratio_vs_yaml']:>7} {row.get('ratio_vs_1x_prod', ''):>6}"
+        )
     for row in results.get("deploy", []):
         print(row)
 

@@ -1,0 +1,232 @@
+"""The Go programs citykit runs, built from their Go modules (tools/<group>/go.mod, pinned).
+
+This machine kind reaches the Go module proxy but no download site, so the Pulumi engine, the
+Kubernetes provider and the local control plane are compiled here once and cached under
+`~/.cache/citykit/tools/<tool>-<version>/`, keyed by version: a warm cache makes `install` a
+no-op. Builds go to a temporary directory and are renamed into place, so a killed build never
+leaves a half-written binary behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from citykit import paths
+from citykit.errors import OperationFailed, ToolMissing
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS_SRC = REPO / "tools"
+
+KUBERNETES_VERSION = "v1.37.2"
+PULUMI_VERSION = "v3.274.1"
+# The provider commit that the pinned Python package pulumi-kubernetes==4.25.0a1768448096 was
+# released from (its alpha number is the commit's Unix time).
+PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
+PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
+PROVIDER_VERSION = "4.25.0-alpha.1768448096"
+ETCD_VERSION = "v3.7.3"
+KWOK_VERSION = "v0.8.0"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str  # the binary's name
+    group: str  # tools/<group>: the Go module it is built from
+    package: str  # the Go package of its main
+    version: str
+    ldflags: str = ""
+
+    @property
+    def home(self) -> Path:
+        return paths.cache_dir() / "tools" / f"{self.name}-{self.version}"
+
+    @property
+    def binary(self) -> Path:
+        return self.home / self.name
+
+    def built(self) -> bool:
+        return self.binary.is_file() and os.access(self.binary, os.X_OK)
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool("etcd", "etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION),
+    Tool(
+        "kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION
+    ),
+    Tool(
+        "kube-controller-manager",
+        "kubernetes",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        KUBERNETES_VERSION,
+    ),
+    Tool(
+        "kube-scheduler", "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler", KUBERNETES_VERSION
+    ),
+    Tool("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
+    Tool(
+        "pulumi",
+        "pulumi",
+        "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+        PULUMI_VERSION,
+        f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={PULUMI_VERSION}",
+    ),
+    Tool(
+        "pulumi-resource-kubernetes",
+        "provider",
+        "./cmd/pulumi-resource-kubernetes",
+        PROVIDER_VERSION,
+        f"-X {PROVIDER_MODULE}/pkg/version.Version={PROVIDER_VERSION}",
+    ),
+)
+BY_NAME = {tool.name: tool for tool in TOOLS}
+
+Progress = Callable[[Tool, str], None]  # (tool, "cached" | "building" | "built")
+
+
+def bin_dir() -> Path:
+    """One directory with a link to every built tool: what `citykit tools path` prints."""
+    return paths.cache_dir() / "tools" / "bin"
+
+
+def find(name: str) -> Path:
+    tool = BY_NAME[name]
+    if not tool.built():
+        raise ToolMissing(
+            f"{name} {tool.version} is not installed",
+            hint="run `citykit tools install` (builds it from its Go module, cached under "
+            f"{paths.cache_dir() / 'tools'})",
+        )
+    return tool.binary
+
+
+def missing() -> list[Tool]:
+    return [tool for tool in TOOLS if not tool.built()]
+
+
+def path_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with the tools' directory first on PATH."""
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolMissing(
+            "the Go toolchain is not installed",
+            hint="install Go 1.21 or newer; it fetches the toolchain go.mod asks for",
+        )
+    return go
+
+
+def _run(command: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
+    env = dict(os.environ) | (extra_env or {})
+    env.setdefault("GOFLAGS", "-trimpath")
+    env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "auto")
+    with log.open("ab") as out:
+        result = subprocess.run(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+        )
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+        raise OperationFailed(
+            f"`{' '.join(command)}` failed in {cwd}:\n" + "\n".join(tail),
+            hint=f"full log: {log}",
+        )
+
+
+def _prepare_provider(work: Path, log: Path) -> None:
+    """Copy the provider's main package next to our go.mod and generate the files it embeds, as
+    its Makefile does (`go generate` writes schema-embed.json with the version set)."""
+    modcache = subprocess.run(
+        [_go(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    _run([_go(), "mod", "download", f"{PROVIDER_MODULE}@{PROVIDER_PSEUDO_VERSION}"], work, log)
+    source = (
+        Path(modcache)
+        / f"{PROVIDER_MODULE}@{PROVIDER_PSEUDO_VERSION}"
+        / "cmd"
+        / "pulumi-resource-kubernetes"
+    )
+    target = work / "cmd" / "pulumi-resource-kubernetes"
+    target.mkdir(parents=True)
+    for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
+        shutil.copyfile(source / name, target / name)
+    _run([_go(), "run", "generate.go"], target, log, {"VERSION": PROVIDER_VERSION})
+
+
+def _build_group(group: str, tools: list[Tool], log: Path) -> None:
+    """Build every tool of one Go module in one `go build`, then move each into its home."""
+    source = TOOLS_SRC / group
+    if not (source / "go.mod").is_file():
+        raise ToolMissing(
+            f"{source / 'go.mod'} not found",
+            hint="run citykit from its source checkout (the tools/ directory)",
+        )
+    cache = paths.cache_dir() / "tools"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"build-{group}-", dir=cache) as tmp:
+        work = Path(tmp) / "src"
+        shutil.copytree(source, work)
+        if group == "provider":
+            _prepare_provider(work, log)
+        out = Path(tmp) / "out"
+        out.mkdir()
+        for tool in tools:
+            ldflags = f"-s -w {tool.ldflags}".strip()
+            _run(
+                [_go(), "build", f"-ldflags={ldflags}", "-o", str(out / tool.name), tool.package],
+                work,
+                log,
+            )
+        for tool in tools:
+            staging = Path(tmp) / f"home-{tool.name}"
+            staging.mkdir()
+            (out / tool.name).rename(staging / tool.name)
+            if tool.home.exists():
+                shutil.rmtree(tool.home)
+            staging.rename(tool.home)
+
+
+def link_all() -> None:
+    """Refresh the links in bin_dir() to the built tools' current versions."""
+    directory = bin_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        link = directory / tool.name
+        if tool.built():
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(tool.binary)
+
+
+def install(progress: Progress | None = None) -> list[tuple[Tool, float]]:
+    """Build every missing tool; returns (tool, seconds) for the ones built now."""
+    report = progress or (lambda tool, state: None)
+    built: list[tuple[Tool, float]] = []
+    log = paths.cache_dir() / "tools" / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[Tool]] = {}
+    for tool in TOOLS:
+        if tool.built():
+            report(tool, "cached")
+        else:
+            groups.setdefault(tool.group, []).append(tool)
+    for group, tools in groups.items():
+        for tool in tools:
+            report(tool, "building")
+        started = time.monotonic()
+        _build_group(group, tools, log)
+        seconds = time.monotonic() - started
+        for tool in tools:
+            built.append((tool, seconds))
+            report(tool, "built")
+    link_all()
+    return built

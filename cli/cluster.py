@@ -1,0 +1,163 @@
+"""`citykit cluster`: start, inspect and stop the cluster a city is deployed to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from citykit.cli import output
+from citykit.cli.options import Format, OutputOption
+from rich.table import Table
+
+from citykit.cluster import kind, providers
+from citykit.cluster.local import LocalCluster
+from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL
+from citykit.errors import InputError
+
+app = typer.Typer(
+    help="Start, inspect and stop the local (simulated) or kind cluster.", no_args_is_help=True
+)
+
+ProfileArg = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Shape nodes from this city profile (a zone and edge nodes per district).",
+    ),
+]
+EnvArg = Annotated[str | None, typer.Option("--env", "-e", help="Environment (default dev).")]
+ProviderArg = Annotated[
+    str | None,
+    typer.Option("--provider", help="local or kind (default: the environment's, else local)."),
+]
+NameArg = Annotated[
+    str | None,
+    typer.Option("--name", help="Cluster name (default: the environment's, else citykit)."),
+]
+
+
+def _local_only(provider: str) -> None:
+    if provider not in ("local", "kind"):
+        raise InputError(
+            f"provider {provider!r} is not managed by citykit",
+            hint="use --provider local or --provider kind",
+        )
+
+
+@app.command()
+def up(
+    profile: ProfileArg = None,
+    env: EnvArg = None,
+    provider: ProviderArg = None,
+    name: NameArg = None,
+) -> None:
+    """Start a cluster: local (etcd, kube-apiserver, controller-manager, scheduler, kwok on
+    loopback) or kind."""
+    target = providers.target(profile, env, provider, name)
+    _local_only(target.provider)
+    if target.provider == "kind":
+        kind.create(target.name, target.nodes, target.plan)
+        return
+    LocalCluster(target.name).up(target.nodes, progress=output.say)
+
+
+@app.command()
+def down(
+    profile: ProfileArg = None,
+    env: EnvArg = None,
+    provider: ProviderArg = None,
+    name: NameArg = None,
+) -> None:
+    """Stop every process of the cluster and remove its state."""
+    target = providers.target(profile, env, provider, name)
+    _local_only(target.provider)
+    if target.provider == "kind":
+        kind.delete(target.name)
+        return
+    cluster = LocalCluster(target.name)
+    if not cluster.exists():
+        output.say(f"no local cluster named {target.name!r}")
+        return
+    cluster.down()
+    output.say(f"stopped cluster {target.name!r} and removed its state")
+
+
+@app.command()
+def kubeconfig(profile: ProfileArg = None, env: EnvArg = None, name: NameArg = None) -> None:
+    """Print the path of the local cluster's kubeconfig file."""
+    target = providers.target(profile, env, "local", name)
+    cluster = LocalCluster(target.name)
+    if not cluster.exists():
+        raise InputError(
+            f"no local cluster named {target.name!r}",
+            hint=f"start it with `citykit cluster up --name {target.name}`",
+        )
+    output.say(str(cluster.kubeconfig))
+
+
+@app.command()
+def status(
+    profile: ProfileArg = None,
+    env: EnvArg = None,
+    name: NameArg = None,
+    output_format: OutputOption = Format.table,
+) -> None:
+    """Show the control-plane processes and the nodes of the local cluster."""
+    target = providers.target(profile, env, "local", name)
+    cluster = LocalCluster(target.name)
+    components = [
+        {"component": c.name, "pid": c.pid, "port": c.port, "alive": c.alive}
+        for c in cluster.components()
+    ]
+    nodes: list[dict[str, Any]] = []
+    for node in cluster.nodes() if cluster.running() else []:
+        labels = node["metadata"].get("labels", {})
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in node.get("status", {}).get("conditions", [])
+        )
+        nodes.append(
+            {
+                "node": node["metadata"]["name"],
+                "pool": labels.get(POOL_LABEL, ""),
+                "zone": labels.get(ZONE_LABEL, ""),
+                "ready": ready,
+            }
+        )
+    data = {
+        "name": target.name,
+        "running": cluster.running(),
+        "kubeconfig": str(cluster.kubeconfig),
+        "components": components,
+        "nodes": nodes,
+    }
+    if output_format is Format.json:
+        output.print_json(data)
+        return
+    output.say(f"cluster {target.name!r}: {'running' if data['running'] else 'not running'}")
+    if components:
+        table = Table(title="control plane")
+        for column in ("component", "pid", "port", "alive"):
+            table.add_column(column)
+        for row in components:
+            table.add_row(
+                str(row["component"]),
+                str(row["pid"]),
+                str(row["port"]),
+                "yes" if row["alive"] else "NO",
+            )
+        output.console.print(table)
+    if nodes:
+        table = Table(title="nodes")
+        for column in ("node", "pool", "zone", "ready"):
+            table.add_column(column)
+        for row in nodes:
+            table.add_row(
+                str(row["node"]),
+                str(row["pool"]),
+                str(row["zone"]),
+                "Ready" if row["ready"] else "-",
+            )
+        output.console.print(table)
