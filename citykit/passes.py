@@ -12,20 +12,24 @@ from citykit.render import Object, _pod_templates
 Pass = Callable[[Plan, PlannedComponent, list[Object]], list[Object]]
 
 
-def generated_secrets(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:
+def generated_secrets(
+    plan: Plan, component: PlannedComponent, objects: list[Object]
+) -> list[Object]:
     """A Secret per declared SecretSpec, with no value: values are generated at deploy time (as
     Pulumi secrets), so no credential ever appears in a template or a rendered file."""
     added: list[Object] = []
     for spec in component.cls.secrets:
-        added.append({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": f"{component.name}-{spec.name}",
-                "annotations": {"citykit.io/generate": ",".join(spec.keys)},
-            },
-            "type": "Opaque",
-        })
+        added.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": f"{component.name}-{spec.name}",
+                    "annotations": {"citykit.io/generate": ",".join(spec.keys)},
+                },
+                "type": "Opaque",
+            }
+        )
     return [*added, *objects]
 
 
@@ -50,7 +54,9 @@ def service_account(plan: Plan, component: PlannedComponent, objects: list[Objec
     return [account, *objects]
 
 
-def harden_workloads(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:
+def harden_workloads(
+    plan: Plan, component: PlannedComponent, objects: list[Object]
+) -> list[Object]:
     """Restricted Pod Security for every pod: non-root, no privilege escalation, all capabilities
     dropped, RuntimeDefault seccomp, read-only root filesystem unless the component declares an
     exception, and no service-account token unless the component's templates ask for one."""
