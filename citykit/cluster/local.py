@@ -306,6 +306,9 @@ class LocalCluster:
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # The apiserver refuses a loopback advertise address with an endpoint reconciler;
+            # no real pod ever dials the `kubernetes` Service of a simulated cluster.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={ports['kube-apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",

@@ -1,0 +1,99 @@
+"""Cluster shaping without a cluster: node pools from profile and environment, the kind config,
+the tool table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from citykit import compiler, toolchain
+from citykit.cluster import kind, providers
+from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL, node_object
+from citykit.errors import ToolMissing
+from tests.conftest import EXAMPLE, example_data
+
+
+def test_nodes_follow_districts_and_environment_counts() -> None:
+    plan = compiler.plan(EXAMPLE, "staging")
+    nodes = providers.nodes_for(plan)
+    counts = plan.environment.cluster.nodes
+    pools = [n.pool for n in nodes]
+    assert pools.count("general") == counts.general
+    assert pools.count("gpu") == counts.gpu
+    edge_zones = sorted(n.zone for n in nodes if n.pool == "edge")
+    expected = sorted(d["slug"] for d in example_data()["districts"]) * counts.edge_per_district
+    assert edge_zones == sorted(expected)
+
+
+def test_district_edge_node_override(write_profile) -> None:  # type: ignore[no-untyped-def]
+    data = example_data()
+    data["districts"][0]["edgeNodes"] = 3
+    plan = compiler.plan(write_profile(data), "dev")
+    first = data["districts"][0]["slug"]
+    assert len([n for n in providers.nodes_for(plan) if n.zone == first]) == 3
+
+
+def test_node_objects_carry_labels_taints_and_capacity() -> None:
+    plan = compiler.plan(EXAMPLE, "dev")
+    objects = [node_object(n) for n in providers.nodes_for(plan)]
+    gpu = next(o for o in objects if o["metadata"]["labels"][POOL_LABEL] == "gpu")
+    assert gpu["spec"]["taints"] == [{"key": POOL_LABEL, "value": "gpu", "effect": "NoSchedule"}]
+    assert gpu["status"]["capacity"]["nvidia.com/gpu"] == "8"
+    general = next(o for o in objects if o["metadata"]["labels"][POOL_LABEL] == "general")
+    assert general["spec"]["taints"] == [] and general["metadata"]["labels"][ZONE_LABEL] == "core"
+
+
+def test_kind_config(tmp_path: Path) -> None:
+    plan = compiler.plan(EXAMPLE, "prod")
+    config = kind.config("city", providers.nodes_for(plan), plan, tmp_path)
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    control, *workers = config["nodes"]
+    assert control["role"] == "control-plane"
+    assert {m["containerPort"] for m in control["extraPortMappings"]} >= {80, 443}
+    assert control["extraMounts"][0]["hostPath"] == str(tmp_path)
+    patch = yaml.safe_load(control["kubeadmConfigPatches"][0])
+    assert patch["apiServer"]["extraArgs"]["audit-log-maxage"] == "180"
+    assert patch["apiServer"]["extraArgs"]["audit-policy-file"].startswith(kind.AUDIT_DIR_IN_NODE)
+    assert len(workers) == len(providers.nodes_for(plan))
+    edge = [w for w in workers if w["labels"][POOL_LABEL] == "edge"]
+    assert {w["labels"][ZONE_LABEL] for w in edge} == {
+        d["slug"] for d in example_data()["districts"]
+    }
+    taints = yaml.safe_load(edge[0]["kubeadmConfigPatches"][0])["nodeRegistration"]["taints"]
+    assert taints == [{"key": POOL_LABEL, "value": "edge", "effect": "NoSchedule"}]
+    mirror = plan.environment.registry_mirror
+    assert mirror and mirror.split("/")[0] in config["containerdConfigPatches"][0]
+
+
+def test_kind_without_mirror_has_no_containerd_patch(tmp_path: Path) -> None:
+    plan = compiler.plan(EXAMPLE, "dev")
+    assert "containerdConfigPatches" not in kind.config("c", [], plan, tmp_path)
+
+
+def test_kind_missing_tools_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kind.shutil, "which", lambda name: None)
+    with pytest.raises(ToolMissing) as error:
+        kind.create("c", [], None)
+    assert "docker and kind" in error.value.message and "install" in str(error.value.hint)
+
+
+def test_tool_versions_are_pinned_and_provider_matches_the_python_package() -> None:
+    from importlib.metadata import version
+
+    python_version = version("pulumi_kubernetes")  # 4.25.0a1768448096
+    release, alpha = python_version.split("a")
+    assert f"{release}-alpha.{alpha}" == toolchain.PROVIDER_VERSION
+    # Every tool's Go module is in the repo.
+    for tool in toolchain.TOOLS:
+        assert (toolchain.TOOLS_SRC / tool.group / "go.mod").is_file(), tool.name
+    go_mod = (toolchain.TOOLS_SRC / "kubernetes" / "go.mod").read_text()
+    assert f"k8s.io/kubernetes {toolchain.KUBERNETES_VERSION}" in go_mod
+
+
+def test_find_reports_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CITYKIT_CACHE_DIR", str(tmp_path))
+    with pytest.raises(ToolMissing) as error:
+        toolchain.find("pulumi")
+    assert "citykit tools install" in str(error.value.hint)
