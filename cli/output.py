@@ -29,3 +29,8 @@ def print_json(data: Any) -> None:
 def say(text: str) -> None:
     """One plain line for people: never wrapped (scripts grep it), never read as markup."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def say_err(text: str) -> None:
+    """Like say(), on stderr: progress while stdout carries a JSON document."""
+    err_console.print(text, markup=False, highlight=False, soft_wrap=True)

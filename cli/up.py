@@ -1,9 +1,33 @@
-"""`citykit up` (being written in this change; registers nothing yet)."""
+"""`citykit up`: deploy the city with Pulumi (starting the local cluster when dev needs it)."""
 
 from __future__ import annotations
 
 import typer
+from citykit.cli import deployment, output
+from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    @app.command()
+    def up(
+        profile: ProfileOption,
+        env: EnvOption = "dev",
+        yes: deployment.YesOption = False,
+        output_format: OutputOption = Format.table,
+    ) -> None:
+        """Deploy every layer of the city: one Pulumi stack per city and environment, live
+        progress per component, generated credentials kept as Pulumi secrets."""
+        from citykit.deploy import actions
+
+        compiled, how, say = deployment.prepare(profile, env, output_format)
+        actions.confirm(f"deploy {compiled.plan.slug} to {env}?", yes)
+        result = actions.up(compiled, how, json_output=output_format is Format.json, say=say)
+        if output_format is Format.json:
+            output.print_json(result)
+            return
+        changed = sum(v for k, v in result["resources"].items() if k != "same")
+        output.say(
+            f"{result['stack']}: {deployment.counts_line(result['resources'])} "
+            f"in {result['seconds']}s" + ("" if changed else " — no changes")
+        )
+        output.say(f"status: citykit status -p {profile} -e {env}")

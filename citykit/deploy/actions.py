@@ -1,0 +1,276 @@
+"""What `citykit up / preview / destroy / refresh / drift / outputs` do, on top of the driver.
+
+Each action returns plain data (for `--output json`) and raises a CitykitError with the failing
+resource, the reason and the command to re-run when the engine fails."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from citykit.compiler import Compiled
+from citykit.deploy.engine import Deployment
+from citykit.deploy.progress import Tracker
+from citykit.errors import CitykitError, InputError, OperationFailed
+
+Say = Callable[[str], None]
+
+
+class DriftFound(CitykitError):
+    """`citykit drift` found live objects that differ from the deployment (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How the user called citykit, for 're-run' hints."""
+
+    profile: str
+    env: str
+
+    def command(self, verb: str, *extra: str) -> str:
+        args = ["citykit", verb, "-p", self.profile, "-e", self.env, *extra]
+        return " ".join(shlex.quote(a) for a in args)
+
+
+def _engine_error(error: Exception, tracker: Tracker, rerun: str) -> CitykitError:
+    from pulumi import automation as auto
+
+    if isinstance(error, auto.ConcurrentUpdateError):
+        return InputError(
+            "another citykit/pulumi operation is running on this stack right now",
+            hint="wait for it to finish; if its process was killed, run the command again — "
+            "citykit clears a lock whose process is gone",
+        )
+    if tracker.failures:
+        first = tracker.failures[0]
+        where = (
+            f"{first['component']}: {first['resource']}"
+            if first["component"]
+            else first["resource"]
+        )
+        details = "\n".join(f"  {f['resource']}: {f['message']}" for f in tracker.failures[:5])
+        return OperationFailed(f"failed at {where}\n{details}", hint=f"fix it and re-run: {rerun}")
+    text = str(getattr(error, "stderr", "") or error).strip().splitlines()
+    return OperationFailed(
+        "the Pulumi engine failed:\n" + "\n".join(text[-15:]), hint=f"re-run: {rerun}"
+    )
+
+
+def _console(json_output: bool) -> Console:
+    # With --output json, stdout carries only the JSON document; progress goes to stderr.
+    return Console(stderr=True) if json_output else Console()
+
+
+def _tracker(compiled: Compiled, json_output: bool, verb: str) -> Tracker:
+    console = _console(json_output)
+    return Tracker(
+        compiled, console, live_display=console.is_terminal and not json_output, verb=verb
+    )
+
+
+def _counts(summary: Any) -> dict[str, int]:
+    changes = getattr(summary, "resource_changes", None) or {}
+    return {str(k): int(v) for k, v in changes.items()}
+
+
+def clear_stale_lock(deployment: Deployment, say: Say) -> None:
+    """A `file://` backend keeps a lock file per running update; a killed citykit leaves one
+    behind. Remove locks whose process is gone on this machine, so a re-run converges."""
+    import os
+    import socket
+    from pathlib import Path
+
+    url = deployment.backend_url()
+    if not url.startswith("file://"):
+        return
+    root = Path(url.removeprefix("file://")) / ".pulumi" / "locks"
+    if not root.is_dir():
+        return
+    for lock in root.rglob("*.json"):
+        if deployment.name not in str(lock.parent):
+            continue
+        try:
+            data = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = int(data.get("pid", 0)), data.get("hostname", "")
+        if host != socket.gethostname() or pid <= 0:
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running: a real concurrent update
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        say(f"removing the lock of a killed run (pid {pid})")
+        lock.unlink(missing_ok=True)
+
+
+def recover_interrupted(deployment: Deployment, say: Say) -> None:
+    """An interrupted run leaves pending operations in the state: resources that may or may not
+    exist. Refreshing with clear_pending_creates reconciles them with the cluster first, so the
+    re-run converges instead of tripping over half-created objects."""
+    pending = (deployment.stack.export_stack().deployment or {}).get("pending_operations") or []
+    if pending:
+        say(f"the last run was interrupted ({len(pending)} pending operations); refreshing first")
+        deployment.stack.refresh(
+            clear_pending_creates=True,
+            color="never",
+            on_output=lambda _: None,
+            suppress_progress=True,
+        )
+
+
+def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
+    deployment = Deployment(compiled)
+    stack = deployment.open(start_cluster=True, progress=say)
+    clear_stale_lock(deployment, say)
+    recover_interrupted(deployment, say)
+    deployment.ensure_generated_secrets()
+    target = deployment.access.description if deployment.access else "cluster"
+    say(f"deploying {deployment.name} to the {target}")
+    tracker = _tracker(compiled, json_output, "deploying")
+    try:
+        with tracker:
+            result = stack.up(
+                on_event=tracker.on_event,
+                color="never",
+                suppress_outputs=True,
+                suppress_progress=True,
+                on_output=lambda _: None,
+            )
+    except Exception as error:  # the Automation API raises CommandError subclasses
+        raise _engine_error(error, tracker, how.command("up", "--yes")) from None
+    return {
+        "stack": deployment.name,
+        "result": result.summary.result,
+        "resources": _counts(result.summary),
+        **tracker.summary(),
+        "outputs": {k: v.value for k, v in result.outputs.items() if not v.secret},
+    }
+
+
+def preview(
+    compiled: Compiled, how: Invocation, *, json_output: bool, say: Say, refresh: bool = False
+) -> dict[str, Any]:
+    deployment = Deployment(compiled)
+    stack = deployment.open(start_cluster=False, progress=say)
+    clear_stale_lock(deployment, say)
+    deployment.ensure_generated_secrets()
+    tracker = _tracker(compiled, json_output, "previewing")
+    tracker.live_display = False
+    try:
+        result = stack.preview(
+            on_event=tracker.on_event,
+            color="never",
+            refresh=refresh,
+            on_output=lambda _: None,
+            suppress_progress=True,
+        )
+    except Exception as error:
+        raise _engine_error(error, tracker, how.command("preview")) from None
+    counts = {str(k): int(v) for k, v in result.change_summary.items()}
+    changed = {k: v for k, v in counts.items() if k not in ("same",) and v}
+    return {
+        "stack": deployment.name,
+        "changes": tracker.changes,
+        "counts": counts,
+        "changed": bool(changed),
+    }
+
+
+def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
+    deployment = Deployment(compiled)
+    stack = deployment.open(start_cluster=False, progress=say)
+    clear_stale_lock(deployment, say)
+    tracker = _tracker(compiled, json_output, "refreshing")
+    tracker.live_display = False
+    try:
+        result = stack.refresh(
+            on_event=tracker.on_event,
+            color="never",
+            on_output=lambda _: None,
+            clear_pending_creates=True,
+            suppress_progress=True,
+        )
+    except Exception as error:
+        raise _engine_error(error, tracker, how.command("refresh", "--yes")) from None
+    return {
+        "stack": deployment.name,
+        "resources": _counts(result.summary),
+        "changes": tracker.changes,
+    }
+
+
+def drift(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
+    """Live cluster vs. what the profile asks for: a refreshing preview, nothing written."""
+    found = preview(compiled, how, json_output=json_output, say=say, refresh=True)
+    found["drift"] = found.pop("changed")
+    return found
+
+
+def destroy(
+    compiled: Compiled, how: Invocation, *, json_output: bool, say: Say, delete_data: bool
+) -> dict[str, Any]:
+    deployment = Deployment(compiled)
+    stack = deployment.open(start_cluster=False, progress=say)
+    clear_stale_lock(deployment, say)
+    protect = compiled.plan.environment.protect_data
+    if protect and delete_data:
+        say("--delete-data: unprotecting the stateful resources before destroying them")
+        state = stack.export_stack()
+        for resource in (state.deployment or {}).get("resources", []) or []:
+            resource["protect"] = False
+        stack.import_stack(state)
+    tracker = _tracker(compiled, json_output, "destroying")
+    tracker.live_display = False
+    try:
+        result = stack.destroy(
+            on_event=tracker.on_event,
+            color="never",
+            on_output=lambda _: None,
+            suppress_progress=True,
+            exclude_protected=protect and not delete_data,
+        )
+    except Exception as error:
+        raise _engine_error(error, tracker, how.command("destroy", "--yes")) from None
+    kept = (
+        []
+        if (delete_data or not protect)
+        else [u.component.name for u in compiled.units if u.component.cls.stateful]
+    )
+    return {
+        "stack": deployment.name,
+        "resources": _counts(result.summary),
+        "kept_protected": kept,
+        **tracker.summary(),
+    }
+
+
+def outputs(compiled: Compiled, how: Invocation, *, say: Say) -> dict[str, Any]:
+    deployment = Deployment(compiled)
+    stack = deployment.open(start_cluster=False, progress=say)
+    values = stack.outputs()
+    return {k: ("[secret]" if v.secret else v.value) for k, v in sorted(values.items())}
+
+
+def confirm(question: str, assume_yes: bool) -> None:
+    if assume_yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(
+            "refusing to change the cluster without confirmation",
+            hint="pass --yes when running without a terminal",
+        )
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise InputError("cancelled")
