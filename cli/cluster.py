@@ -10,6 +10,7 @@ from citykit.cli import output
 from citykit.cli.options import Format, OutputOption
 from rich.table import Table
 
+from citykit import security
 from citykit.cluster import kind, providers
 from citykit.cluster.local import LocalCluster
 from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL
@@ -60,7 +61,9 @@ def up(
     if target.provider == "kind":
         kind.create(target.name, target.nodes, target.plan)
         return
-    LocalCluster(target.name).up(target.nodes, progress=output.say)
+    LocalCluster(target.name).up(
+        target.nodes, security.audit_policy(target.plan), progress=output.say
+    )
 
 
 @app.command()

@@ -11,8 +11,7 @@ from typing import Any
 
 import yaml
 
-from citykit import paths
-from citykit.cluster.local import default_audit_policy
+from citykit import paths, security
 from citykit.cluster.nodes import NodeSpec
 from citykit.errors import OperationFailed, ToolMissing
 from citykit.plan import Plan
@@ -132,7 +131,9 @@ def create(name: str, nodes: list[NodeSpec], plan: Plan | None) -> Path:
     directory = state_dir(name)
     audit_dir = directory / "audit"
     audit_dir.mkdir(parents=True, exist_ok=True)
-    (audit_dir / "policy.yaml").write_text(yaml.safe_dump(default_audit_policy(), sort_keys=True))
+    (audit_dir / "policy.yaml").write_text(
+        yaml.safe_dump(security.audit_policy(plan), sort_keys=True)
+    )
     config_file = directory / "kind.yaml"
     config_file.write_text(yaml.safe_dump(config(name, nodes, plan, audit_dir), sort_keys=False))
     kubeconfig = directory / "kubeconfig"

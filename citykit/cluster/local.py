@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from citykit import paths, toolchain
+from citykit import paths, security, toolchain
 from citykit.cluster import certs
 from citykit.cluster.nodes import NodeSpec, node_object
 from citykit.errors import InputError, OperationFailed, ToolMissing
@@ -38,24 +38,6 @@ SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 90.0
 
 Progress = Callable[[str], None]
-
-
-def default_audit_policy() -> dict[str, Any]:
-    """Metadata for every request (who did what, when), no bodies, health checks left out."""
-    return {
-        "apiVersion": "audit.k8s.io/v1",
-        "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [
-            {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*"]},
-            {
-                "level": "None",
-                "users": ["system:kube-scheduler", "system:kube-proxy"],
-                "verbs": ["watch"],
-            },
-            {"level": "Metadata"},
-        ],
-    }
 
 
 @dataclass(frozen=True)
@@ -86,6 +68,9 @@ class LocalCluster:
     def __init__(self, name: str) -> None:
         self.name = name
         self.dir = paths.state_dir() / "clusters" / name
+        # Processes started by this object: polled directly while starting, because right after
+        # fork /proc still shows the parent's command line, not the tool's.
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -140,7 +125,7 @@ class LocalCluster:
             toolchain.find(tool)
         started = time.monotonic()
         try:
-            self._start(nodes, audit_policy or default_audit_policy(), say)
+            self._start(nodes, audit_policy or security.audit_policy(), say)
         except BaseException:
             say("start failed; stopping what was started")
             self._stop_processes()
@@ -174,6 +159,7 @@ class LocalCluster:
                 start_new_session=True,
             )
             pids[name] = process.pid
+            self._started[name] = process
             self._write_state(ports, pids)
 
         start("etcd", self._etcd_args(ports))
@@ -361,6 +347,9 @@ class LocalCluster:
             f"--kubeconfig={self.kubeconfig}",
             f"--config={self.dir / 'kwok.yaml'}",
             "--manage-all-nodes=true",
+            # Renew node leases like a kubelet does; without them the node lifecycle controller
+            # marks every node NotReady after 40s and flips its pods to not ready.
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{ports['kwok']}",
             "--cidr=10.244.0.1/16",
             "--node-ip=10.0.0.1",
@@ -413,12 +402,12 @@ class LocalCluster:
     def _wait(self, check: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            for component in self.components():
-                if not component.alive:
-                    log = self.dir / "logs" / f"{component.name}.log"
+            for name, process in self._started.items():
+                if process.poll() is not None:
+                    log = self.dir / "logs" / f"{name}.log"
                     tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
                     raise OperationFailed(
-                        f"{component.name} exited while waiting for {what}:\n{tail}",
+                        f"{name} exited while waiting for {what}:\n{tail}",
                         hint=f"full log: {log}",
                     )
             if check():

@@ -135,6 +135,9 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
     stack = deployment.open(start_cluster=True, progress=say)
     clear_stale_lock(deployment, say)
     recover_interrupted(deployment, say)
+    # Read the live cluster first, so `up` also repairs drift (hand edits, deleted objects)
+    # instead of comparing with the last recorded state only.
+    stack.refresh(color="never", on_output=lambda _: None, suppress_progress=True)
     deployment.ensure_generated_secrets()
     target = deployment.access.description if deployment.access else "cluster"
     say(f"deploying {deployment.name} to the {target}")
@@ -167,7 +170,7 @@ def preview(
     clear_stale_lock(deployment, say)
     deployment.ensure_generated_secrets()
     tracker = _tracker(compiled, json_output, "previewing")
-    tracker.live_display = False
+    tracker.live_display, tracker.quiet = False, True
     try:
         result = stack.preview(
             on_event=tracker.on_event,
@@ -193,7 +196,7 @@ def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say)
     stack = deployment.open(start_cluster=False, progress=say)
     clear_stale_lock(deployment, say)
     tracker = _tracker(compiled, json_output, "refreshing")
-    tracker.live_display = False
+    tracker.live_display, tracker.quiet = False, True
     try:
         result = stack.refresh(
             on_event=tracker.on_event,

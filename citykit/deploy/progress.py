@@ -55,6 +55,7 @@ class Tracker:
     console: Console
     live_display: bool
     verb: str = "deploying"
+    quiet: bool = False  # no per-component lines (previews: nothing happens to report)
     components: dict[str, ComponentProgress] = field(default_factory=dict)
     changes: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -106,7 +107,7 @@ class Tracker:
         return table
 
     def _line(self, text: str) -> None:
-        if self._live is None:
+        if self._live is None and not self.quiet:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     # -- events --------------------------------------------------------------------------------
