@@ -103,6 +103,9 @@ class SecretSpec:
 
     name: str  # suffix: the Secret is named `<component>-<name>`
     keys: tuple[str, ...] = ("password",)
+    # "<capability>:<secret suffix>": take the same values as that component's secret (e.g. a
+    # database client's password is the database's), since Secrets are per namespace.
+    same_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,56 @@ class PodSecurityException:
     """A declared, reasoned deviation from the hardened defaults, shown by `plan`."""
 
     setting: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Readiness and liveness: an HTTP GET of `path` on the named port, or a TCP connect."""
+
+    port: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A standard workload rendered by the shared templates in `templates/_workload/`: the
+    Service(s), the Deployment or StatefulSet with probes, writable scratch directories and, for
+    StatefulSets, a claim per replica. Components with unusual needs write their own templates
+    instead (or as well: extra objects go in `templates/<name>/`)."""
+
+    probe: Probe
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    image: str = "main"  # key in `images`
+    args: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    replicas: str | None = None  # the sizing rule giving the replica count; None: one
+    data_path: str | None = None  # StatefulSet: where the claim is mounted
+    storage: str | None = None  # the sizing rule giving the claim size in GiB
+    writable: tuple[str, ...] = ("/tmp",)  # emptyDir mounts (root filesystem is read-only)
+    run_as: int = 1000  # uid/gid: restricted Pod Security needs a non-root user
+    config_path: str | None = None  # where the `x.config` files are mounted (a ConfigMap)
+    initial_delay: int = 10
+
+
+@dataclass(frozen=True)
+class Backup:
+    """How a stateful component's data is copied to its backup volume. The operations system
+    turns this into a CronJob and a claim (`<name>-backup`) in the component's namespace.
+    `script` runs under /bin/sh with TARGET (the component's service host) and the `secret_env`
+    variables set; it writes under /backup."""
+
+    image: Image
+    script: str
+    secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, secret suffix, key)
+
+
+@dataclass(frozen=True)
+class CheckSkip:
+    """A checkov check that does not apply to a component, with the reason (shown by
+    `citykit compliance`)."""
+
+    check: str
     reason: str
 
 
@@ -163,6 +216,12 @@ class Component:
     # How deployment judges readiness: "rollout" (workload controllers' own status), "exists"
     # (config-only objects).
     readiness: ClassVar[Literal["rollout", "exists"]] = "rollout"
+    # The node pool the pods run on: general nodes, GPU/NPU nodes or district edge nodes (the
+    # last two are tainted, so only components that ask for them land there).
+    pool: ClassVar[Literal["general", "gpu", "edge"]] = "general"
+    workload: ClassVar[Workload | None] = None
+    backup: ClassVar[Backup | None] = None
+    checkov_skips: ClassVar[tuple[CheckSkip, ...]] = ()
     docs: ClassVar[str] = ""
 
     @classmethod

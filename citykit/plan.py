@@ -98,6 +98,11 @@ def namespace_for(slug: str, layer: Layer) -> str:
     return f"{slug}-{layer.key}"
 
 
+def tenant_namespace(slug: str, department: str) -> str:
+    """A department's tenant namespace (made by the tenancy component)."""
+    return f"{slug}-dept-{department}"[:63].rstrip("-")
+
+
 def _setting_path(component: type[Component], key: str = "") -> str:
     base = f"layers.{component.layer.key}.{component.capability}"
     return f"{base}.{key}" if key else base

@@ -7,6 +7,7 @@ shared labels are added here, in one place, not by each template."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ KIND_ORDER = (
     "CronJob",
     "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 )
 CLUSTER_SCOPED = {
     "CustomResourceDefinition",
@@ -65,6 +68,8 @@ CLUSTER_SCOPED = {
     "ValidatingWebhookConfiguration",
     "MutatingWebhookConfiguration",
     "ClusterIssuer",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 }
 
 
@@ -97,11 +102,22 @@ def _jinja() -> jinja2.Environment:
     return environment
 
 
-def template_names(component: str) -> list[str]:
-    root = Path(str(resources.files("citykit.templates"))) / component
-    if not root.is_dir():
-        return []
-    return sorted(f"{component}/{p.name}" for p in root.iterdir() if p.name.endswith(".yaml.j2"))
+SHARED_WORKLOAD = "_workload"
+
+
+def template_names(component: str, shared_workload: bool = False) -> list[str]:
+    """The component's own templates, plus the shared workload templates when it declares a
+    standard `workload`."""
+    root = Path(str(resources.files("citykit.templates")))
+    names: list[str] = []
+    for directory in ([SHARED_WORKLOAD] if shared_workload else []) + [component]:
+        if (root / directory).is_dir():
+            names += sorted(
+                f"{directory}/{p.name}"
+                for p in (root / directory).iterdir()
+                if p.name.endswith(".yaml.j2")
+            )
+    return names
 
 
 def render_template(name: str, values: Mapping[str, Any]) -> list[Object]:
@@ -203,11 +219,26 @@ def values_for(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
             "resources": resources_for(plan, component),
             "secrets": {s.name: f"{component.name}-{s.name}" for s in cls.secrets},
             "storage_class": environment.storage_class,
+            "workload": _workload_values(component),
         },
         "namespaces": {layer.key: plan.namespace(layer) for layer in plan.layers_in_use()},
         "peers": {k: vars(v) | {"ports": dict(v.ports)} for k, v in peers(plan, component).items()},
         "x": dict(cls().values(_BuildView(plan, component))),
     }
+
+
+def _workload_values(component: PlannedComponent) -> dict[str, Any] | None:
+    workload = component.cls.workload
+    if workload is None:
+        return None
+    values = dataclasses.asdict(workload)
+    values["replicas"] = component.size(workload.replicas) if workload.replicas else 1
+    values["storage_gi"] = component.size(workload.storage) if workload.storage else 1
+    values["image_ref"] = component.images[workload.image]
+    values["writable"] = [
+        {"name": f"scratch-{index}", "path": path} for index, path in enumerate(workload.writable)
+    ]
+    return values
 
 
 @dataclass(frozen=True)
@@ -268,6 +299,6 @@ def finish(plan: Plan, component: PlannedComponent, objects: list[Object]) -> li
 def render_component(plan: Plan, component: PlannedComponent) -> list[Object]:
     values = values_for(plan, component)
     objects: list[Object] = []
-    for name in template_names(component.cls.template_dir()):
+    for name in template_names(component.cls.template_dir(), component.cls.workload is not None):
         objects.extend(render_template(name, values))
     return finish(plan, component, objects)

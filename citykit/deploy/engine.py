@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 PROJECT = "citykit"
 GENERATED_KEY = "citykit:generated"
 GENERATE_ANNOTATION = "citykit.io/generate"
+SAME_AS = "citykit.io/same-as"
 INSTALL_HINT = (
     "run `citykit tools install` (builds the Pulumi engine and the Kubernetes provider from "
     "their Go modules); on a machine with internet access the official installer works too: "
@@ -176,16 +177,35 @@ def required_secrets(compiled: Compiled) -> dict[str, list[str]]:
     return needed
 
 
+def shared_secrets(compiled: Compiled) -> dict[str, str]:
+    """'<namespace>/<name>' -> the secret whose values it shares (`SecretSpec.same_as`)."""
+    shared: dict[str, str] = {}
+    for obj in compiled.objects():
+        annotations = obj.get("metadata", {}).get("annotations") or {}
+        if obj.get("kind") == "Secret" and SAME_AS in annotations:
+            name = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+            shared[name] = annotations[SAME_AS]
+    return shared
+
+
 def fill_generated(
-    existing: Mapping[str, Mapping[str, str]], needed: Mapping[str, list[str]]
+    existing: Mapping[str, Mapping[str, str]],
+    needed: Mapping[str, list[str]],
+    shared: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Existing values kept (a re-run never rotates a password), missing ones generated."""
+    """Existing values kept (a re-run never rotates a password), missing ones generated; a
+    secret that shares another's values (a database client's password) copies them."""
     result: dict[str, dict[str, str]] = {}
     for secret, keys in sorted(needed.items()):
         values = dict(existing.get(secret, {}))
         for key in keys:
             values.setdefault(key, secrets.token_urlsafe(24))
         result[secret] = {k: values[k] for k in keys}
+    for secret, source in sorted((shared or {}).items()):
+        if secret in result and source in result:
+            for key in result[secret]:
+                if key in result[source]:
+                    result[secret][key] = result[source][key]
     return result
 
 
@@ -247,7 +267,9 @@ class Deployment:
         config = self.stack.get_all_config()
         if GENERATED_KEY in config:
             existing = json.loads(config[GENERATED_KEY].value)
-        values = fill_generated(existing, required_secrets(self.compiled))
+        values = fill_generated(
+            existing, required_secrets(self.compiled), shared_secrets(self.compiled)
+        )
         if values != existing:
             self.stack.set_config(
                 GENERATED_KEY, auto.ConfigValue(json.dumps(values, sort_keys=True), secret=True)

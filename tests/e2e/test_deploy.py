@@ -22,8 +22,12 @@ PROFILE = str(EXAMPLE)
 SLUG = "yuhang"
 
 
-def labelled(cluster: Cluster, slug: str, kinds: str = "all,pvc,secret,configmap,networkpolicy,"
-             "serviceaccount,role,rolebinding,resourcequota,limitrange") -> list[dict[str, Any]]:
+def labelled(
+    cluster: Cluster,
+    slug: str,
+    kinds: str = "all,pvc,secret,configmap,networkpolicy,"
+    "serviceaccount,role,rolebinding,resourcequota,limitrange",
+) -> list[dict[str, Any]]:
     result = cluster.kubectl(
         "get", kinds, "--all-namespaces", "-l", f"app.kubernetes.io/part-of={slug}", "-o", "json"
     )
@@ -39,8 +43,7 @@ def namespaces(cluster: Cluster, slug: str) -> list[dict[str, Any]]:
 
 
 def status(cluster: Cluster, *args: str) -> list[dict[str, str]]:
-    result = cluster.citykit("status", "-p", PROFILE, "-e", "dev", "-o", "json", *args,
-                             expect=None)
+    result = cluster.citykit("status", "-p", PROFILE, "-e", "dev", "-o", "json", *args, expect=None)
     rows: list[dict[str, str]] = json.loads(result.stdout)
     return rows
 
@@ -56,8 +59,9 @@ def wait_all_ready(cluster: Cluster, timeout: float = 120) -> list[dict[str, str
 
 @pytest.fixture(scope="module")
 def deployed(kube_cluster: Cluster) -> dict[str, Any]:
-    result = kube_cluster.citykit("up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json",
-                                  timeout=1500)
+    result = kube_cluster.citykit(
+        "up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json", timeout=1500
+    )
     summary: dict[str, Any] = json.loads(result.stdout)
     return summary
 
@@ -70,8 +74,11 @@ def test_up_deploys_every_component_ready(kube_cluster: Cluster, deployed: dict[
     clauses = {r["clause"] for r in rows}
     assert {"7.1.1", "7.1.2", "7.2", "7.3", "7.4", "7.5", "7.6"} <= clauses
     # Generated credentials exist on the cluster and never appear in citykit's output.
-    secrets = [o for o in labelled(kube_cluster, SLUG, "secret")
-               if "citykit.io/generate" in (o["metadata"].get("annotations") or {})]
+    secrets = [
+        o
+        for o in labelled(kube_cluster, SLUG, "secret")
+        if "citykit.io/generate" in (o["metadata"].get("annotations") or {})
+    ]
     assert secrets and all(s.get("data") for s in secrets)
     output = json.dumps(deployed)
     for secret in secrets:
@@ -97,8 +104,15 @@ def test_drift_finds_a_hand_edit_and_up_repairs_it(
     deployments = [o for o in labelled(kube_cluster, SLUG, "deployments")]
     target = deployments[0]
     name, namespace = target["metadata"]["name"], target["metadata"]["namespace"]
-    kube_cluster.kubectl("label", "deployment", name, "-n", namespace,
-                         "app.kubernetes.io/part-of=hand-edited", "--overwrite")
+    kube_cluster.kubectl(
+        "label",
+        "deployment",
+        name,
+        "-n",
+        namespace,
+        "app.kubernetes.io/part-of=hand-edited",
+        "--overwrite",
+    )
     drift = kube_cluster.citykit("drift", "-p", PROFILE, "-e", "dev", "-o", "json", expect=2)
     found = json.loads(drift.stdout)
     assert found["drift"] is True
@@ -120,17 +134,23 @@ def test_outputs_list_endpoints_and_secret_names_not_values(
 def test_interrupted_up_converges(kube_cluster: Cluster, deployed: dict[str, Any]) -> None:
     kube_cluster.citykit("destroy", "-p", PROFILE, "-e", "dev", "--yes", timeout=900)
     process = subprocess.Popen(
-        [*CLI, "up", "-p", PROFILE, "-e", "dev", "--yes"], env=kube_cluster.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [*CLI, "up", "-p", PROFILE, "-e", "dev", "--yes"],
+        env=kube_cluster.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     # Kill the whole run (citykit and the engine it drives) once objects are being created.
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(labelled(kube_cluster, SLUG, "configmaps,services")) < 5:
+    while (
+        time.monotonic() < deadline and len(labelled(kube_cluster, SLUG, "configmaps,services")) < 5
+    ):
         time.sleep(0.5)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    again = kube_cluster.citykit("up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json",
-                                 timeout=1500)
+    again = kube_cluster.citykit(
+        "up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json", timeout=1500
+    )
     assert json.loads(again.stdout)["failures"] == []
     assert [r for r in wait_all_ready(kube_cluster) if r["state"] != "ready"] == []
     kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")
@@ -141,26 +161,39 @@ def test_destroy_in_dev_leaves_nothing(kube_cluster: Cluster, deployed: dict[str
     assert labelled(kube_cluster, SLUG) == []
     assert namespaces(kube_cluster, SLUG) == []
     cluster_wide = kube_cluster.get_json(
-        "clusterroles,clusterrolebindings,priorityclasses", "-l",
+        "clusterroles,clusterrolebindings,priorityclasses",
+        "-l",
         f"app.kubernetes.io/part-of={SLUG}",
     )["items"]
     assert cluster_wide == []
-    volumes = [v for v in kube_cluster.get_json("pv")["items"]
-               if v["spec"].get("claimRef", {}).get("namespace", "").startswith(f"{SLUG}-")]
+    volumes = [
+        v
+        for v in kube_cluster.get_json("pv")["items"]
+        if v["spec"].get("claimRef", {}).get("namespace", "").startswith(f"{SLUG}-")
+    ]
     assert volumes == []
 
 
-def test_protected_data_survives_destroy_unless_asked(kube_cluster: Cluster, tmp_path: Path) -> None:
+def test_protected_data_survives_destroy_unless_asked(
+    kube_cluster: Cluster, tmp_path: Path
+) -> None:
     """A production-like environment (protectData) on the same local cluster, another city."""
     data = example_data()
     data["city"]["slug"] = "guarded"
     profile = tmp_path / "guarded.yaml"
     profile.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     environment = tmp_path / "guarded-env.yaml"
-    environment.write_text(yaml.safe_dump({
-        "apiVersion": "citykit.io/v1alpha1", "kind": "Environment", "name": "guarded",
-        "extends": "dev", "protectData": True,
-    }))
+    environment.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "citykit.io/v1alpha1",
+                "kind": "Environment",
+                "name": "guarded",
+                "extends": "dev",
+                "protectData": True,
+            }
+        )
+    )
     args = ["-p", str(profile), "-e", str(environment)]
     kube_cluster.citykit("up", *args, "--yes", timeout=1500)
     stateful_before = [o for o in labelled(kube_cluster, "guarded", "statefulsets,pvc")]

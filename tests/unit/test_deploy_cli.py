@@ -38,7 +38,11 @@ def test_without_the_engine_every_pulumi_command_says_how_to_get_it(
     }
     result = subprocess.run(
         [*CLI, command[0], "-p", str(EXAMPLE), "-e", "dev", *command[1:]],
-        capture_output=True, text=True, check=False, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Pulumi engine is not installed" in result.stderr
@@ -73,3 +77,12 @@ def test_passphrase_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert key.stat().st_mode & 0o777 == 0o600
     assert engine._passphrase_env("passphrase") == env  # reused, not regenerated
     assert engine._passphrase_env("awskms://alias/city") == {}
+
+
+def test_database_clients_share_the_database_password() -> None:
+    compiled = compiler.compile_city(EXAMPLE, "dev")
+    shared = engine.shared_secrets(compiled)
+    assert shared, "applications and identity share the relational store's password"
+    values = engine.fill_generated({}, engine.required_secrets(compiled), shared)
+    for client, source in shared.items():
+        assert values[client]["password"] == values[source]["password"]

@@ -1,0 +1,146 @@
+"""Application layer (7.4): 一网通办, 一网统管 and 一网协同 application templates, each wired to the
+gateway (a route), identity (an OIDC client), the broker (its topics) and the stores it uses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from citykit import layers
+from citykit.component import (
+    Component,
+    ComponentSettings,
+    Image,
+    Port,
+    Probe,
+    Resources,
+    SecretSpec,
+    SizingRule,
+    Workload,
+)
+from citykit.registry import component
+
+PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
+
+
+class AppSettings(ComponentSettings):
+    replicas: int | None = Field(None, ge=1, le=64, description="Replicas (default: derived).")
+
+
+class Application(Component):
+    """An application template: a web front end behind the gateway, wired by environment to the
+    capabilities it requires. `topics` are the broker topics it owns."""
+
+    layer = layers.APPLICATIONS
+    images = {"main": PORTAL_IMAGE}
+    Settings = AppSettings
+    ports = (Port("http", 8080, exposed_to="gateway"),)
+    resources = Resources(cpu_millis=250, memory_mi=256)
+    secrets: ClassVar[tuple[SecretSpec, ...]] = (SecretSpec("oidc-client", ("secret",)),)
+    topics: ClassVar[tuple[str, ...]] = ()
+    workload = Workload(
+        Probe("http", "/"),
+        replicas="replicas",
+        run_as=101,
+        writable=("/tmp", "/var/cache/nginx"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        plan, me = build.plan, build.component
+        env: dict[str, str] = {
+            "CITY_NAME": plan.profile.city.name,
+            "CITY_ADMIN_CODE": plan.profile.city.admin_code,
+            "OIDC_ISSUER": f"https://sso.{plan.environment.domain}/realms/{plan.slug}",
+            "OIDC_CLIENT_ID": me.name,
+            "PUBLIC_URL": f"https://{plan.environment.domain}/{me.name}/",
+            "BROKER_TOPICS": ",".join(f"{plan.slug}.{t}" for t in self.topics),
+        }
+        for capability in sorted(self.requires):
+            peer = plan.by_capability(capability)
+            if peer is not None and peer.cls.ports:
+                port = peer.cls.ports[0].port
+                key = capability.upper().replace("-", "_")
+                env[f"{key}_URL"] = f"{peer.name}.{peer.namespace}.svc:{port}"
+        secret_env = [
+            {"name": "OIDC_CLIENT_SECRET", "secret": f"{me.name}-oidc-client", "key": "secret"}
+        ]
+        if "relational-db" in self.requires:
+            secret_env.append({"name": "DB_PASSWORD", "secret": f"{me.name}-db", "key": "password"})
+        manifest = {"application": me.name, "topics": sorted(env["BROKER_TOPICS"].split(","))}
+        return {
+            "env": env,
+            "secret_env": secret_env,
+            "topics": [f"{plan.slug}.{t}" for t in self.topics],
+            "manifest": json.dumps(manifest, ensure_ascii=False, sort_keys=True),
+        }
+
+
+def _sizing(per: int) -> tuple[SizingRule, ...]:
+    return (
+        SizingRule(
+            "replicas",
+            f"2, one more per {per:,} residents",
+            lambda s: 2 + s.population / per,
+            scales_with="replicas",
+            maximum=64,
+        ),
+    )
+
+
+@component
+class OneNetworkServices(Application):
+    name: ClassVar[str] = "one-network-services"
+    capability: ClassVar[str] = "one-network-services"
+    summary: ClassVar[str] = "一网通办: the government-services portal for citizens and businesses."
+    docs: ClassVar[str] = (
+        "The 一网通办 portal template: citizens sign in through the city realm, applications are "
+        "stored in the relational store, status changes are published on the broker. The image "
+        "is a static web server slot (nginx-unprivileged) that the city replaces with its portal "
+        "build; all wiring (route, OIDC client, topics, database) is real."
+    )
+    requires = ("api-gateway", "identity", "relational-db", "message-broker")
+    secrets = (
+        SecretSpec("oidc-client", ("secret",)),
+        SecretSpec("db", ("password",), same_as="relational-db:credentials"),
+    )
+    topics = ("service-applications", "service-status")
+    sizing = _sizing(500_000)
+
+
+@component
+class OneNetworkOperations(Application):
+    name: ClassVar[str] = "one-network-operations"
+    capability: ClassVar[str] = "one-network-operations"
+    summary: ClassVar[str] = (
+        "一网统管: the city operations centre (IOC) over twins, maps and telemetry."
+    )
+    docs: ClassVar[str] = (
+        "The 一网统管 IOC template: reads telemetry from the time-series store, maps from GIS, "
+        "twin state from the digital twin, and handles city events from the broker."
+    )
+    requires = ("api-gateway", "identity", "message-broker", "timeseries-db", "gis", "digital-twin")
+    topics = ("city-events", "incidents")
+    sizing = _sizing(1_000_000)
+
+
+@component
+class OneNetworkCollaboration(Application):
+    name: ClassVar[str] = "one-network-collaboration"
+    capability: ClassVar[str] = "one-network-collaboration"
+    summary: ClassVar[str] = (
+        "一网协同: cross-department collaboration and workflow for government staff."
+    )
+    docs: ClassVar[str] = (
+        "The 一网协同 template: staff sign in through the city realm; workflows run on the event "
+        "hub; records are stored in the relational store."
+    )
+    requires = ("api-gateway", "identity", "relational-db", "event-hub")
+    secrets = (
+        SecretSpec("oidc-client", ("secret",)),
+        SecretSpec("db", ("password",), same_as="relational-db:credentials"),
+    )
+    topics = ("tasks",)
+    sizing = _sizing(1_000_000)

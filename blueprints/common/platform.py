@@ -1,0 +1,441 @@
+"""Common-capability layer (7.3): message broker, API gateway, identity, event hub, digital twin,
+GIS, AI serving and the NGSI-LD context broker option."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from citykit import layers
+from citykit.component import (
+    Backup,
+    Component,
+    ComponentSettings,
+    Image,
+    Metrics,
+    Port,
+    Probe,
+    Resources,
+    SecretSpec,
+    SizingRule,
+    Workload,
+)
+from citykit.registry import component
+
+
+class ReplicatedSettings(ComponentSettings):
+    replicas: int | None = Field(None, ge=1, le=64, description="Replicas (default: derived).")
+
+
+class BrokerSettings(ReplicatedSettings):
+    partitions: int | None = Field(
+        None, ge=1, le=10_000, description="Partitions per city topic (default: derived)."
+    )
+    storage_gi: int | None = Field(None, ge=1, description="Volume per broker in GiB.")
+
+
+def _host(build: Any, capability: str) -> str:
+    peer = build.plan.by_capability(capability)
+    return f"{peer.name}.{peer.namespace}.svc" if peer else ""
+
+
+@component
+class Kafka(Component):
+    name: ClassVar[str] = "kafka"
+    capability: ClassVar[str] = "message-broker"
+    layer = layers.COMMON
+    summary: ClassVar[str] = "Apache Kafka (KRaft, no ZooKeeper): the city event backbone."
+    docs: ClassVar[str] = (
+        "Kafka in KRaft mode; every broker is also a controller. Partitions per city topic are "
+        "derived from the peak message rate (about 1,000 msg/s per partition), brokers from "
+        "partitions and message rate. Topics used by the applications are listed in "
+        "`x.topics` and created by the applications' own start-up."
+    )
+    images = {"main": Image("docker.io/apache/kafka", "3.9.0")}
+    Settings = BrokerSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "3 brokers for a quorum, one more per 50,000 msg/s at peak",
+            lambda s: 3 + s.peak_messages_per_second / 50_000,
+            scales_with="replicas",
+            maximum=64,
+        ),
+        SizingRule(
+            "partitions",
+            "one partition per 1,000 msg/s at peak, at least 6",
+            lambda s: max(6, s.peak_messages_per_second / 1000),
+            maximum=10_000,
+        ),
+        SizingRule(
+            "storage_gi",
+            "7 days of peak traffic at 1 KiB/message, x3 replication, per broker",
+            lambda s: s.peak_messages_per_second * 86_400 * 7 * 3 / 1024**2 / 3 + 20,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("kafka", 9092), Port("controller", 9093))
+    resources = Resources(cpu_millis=1000, memory_mi=2048)
+    stateful: ClassVar[bool] = True
+    # Messages are replicated three ways; the backup keeps the topic layout and configuration
+    # needed to rebuild the cluster (message data itself is replayed from the sources).
+    backup = Backup(
+        Image("docker.io/apache/kafka", "3.9.0"),
+        '/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$TARGET:9092" --describe '
+        "> /backup/topics-$(date +%Y%m%dT%H%M).txt",
+    )
+    workload = Workload(
+        Probe("kafka"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/var/lib/kafka/data",
+        writable=("/tmp", "/opt/kafka/config", "/opt/kafka/logs"),
+        initial_delay=20,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        me = build.component
+        replicas = me.size("replicas")
+        voters = ",".join(
+            f"{i}@kafka-{i}.kafka-headless.{me.namespace}.svc:9093" for i in range(replicas)
+        )
+        return {
+            "env": {
+                "KAFKA_PROCESS_ROLES": "broker,controller",
+                "KAFKA_CONTROLLER_QUORUM_VOTERS": voters,
+                "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+                "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+                "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
+                "KAFKA_NUM_PARTITIONS": str(me.size("partitions")),
+                "KAFKA_DEFAULT_REPLICATION_FACTOR": str(min(3, replicas)),
+            }
+        }
+
+
+@component
+class Nats(Component):
+    name: ClassVar[str] = "nats"
+    capability: ClassVar[str] = "message-broker"
+    layer = layers.COMMON
+    default: ClassVar[bool] = False
+    summary: ClassVar[str] = "NATS with JetStream: a light event broker for small cities."
+    docs: ClassVar[str] = (
+        "NATS JetStream for cities whose message rate does not justify Kafka: one small "
+        "StatefulSet, persistent streams, the same topic names."
+    )
+    images = {"main": Image("docker.io/library/nats", "2.10.26-alpine")}
+    Settings = BrokerSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "3 servers for a JetStream quorum",
+            lambda s: 3,
+            scales_with="replicas",
+            maximum=5,
+        ),
+        SizingRule(
+            "partitions",
+            "streams are not partitioned; kept for profile compatibility",
+            lambda s: 1,
+            maximum=1,
+        ),
+        SizingRule(
+            "storage_gi",
+            "10 GiB per server plus 1 GiB per 1,000 msg/s",
+            lambda s: 10 + s.peak_messages_per_second / 1000,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("client", 4222), Port("cluster", 6222), Port("monitor", 8222))
+    resources = Resources(cpu_millis=250, memory_mi=512)
+    stateful: ClassVar[bool] = True
+    backup = Backup(
+        Image("docker.io/natsio/nats-box", "0.17.0"),
+        'nats --server "nats://$TARGET:4222" account backup /backup/latest --force',
+    )
+    workload = Workload(
+        Probe("monitor", "/healthz"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/data",
+        args=("--jetstream", "--store_dir", "/data", "--http_port", "8222"),
+    )
+
+
+def gateway_routes(build: Any) -> list[dict[str, Any]]:
+    """Every port a component exposes to the gateway becomes a route `/<component>/`."""
+    routes = []
+    for planned in build.plan.components:
+        if planned.layer.key == "network":
+            continue
+        for port in planned.cls.ports:
+            if port.exposed_to == "gateway":
+                routes.append(
+                    {
+                        "uri": f"/{planned.name}/*",
+                        "name": planned.name,
+                        "upstream": {
+                            "type": "roundrobin",
+                            "scheme": "http",
+                            "nodes": {f"{planned.name}.{planned.namespace}.svc:{port.port}": 1},
+                        },
+                    }
+                )
+    return sorted(routes, key=lambda r: r["uri"])
+
+
+@component
+class Apisix(Component):
+    name: ClassVar[str] = "apisix"
+    capability: ClassVar[str] = "api-gateway"
+    layer = layers.COMMON
+    summary: ClassVar[str] = (
+        "Apache APISIX API gateway (standalone mode, routes derived from the plan)."
+    )
+    docs: ClassVar[str] = (
+        "APISIX in standalone (YAML) mode, so it needs no etcd: the route table is generated "
+        "from the plan — every component port declared `exposed_to=gateway` (the 7.4 "
+        "applications) gets a route `/<component>/*`. Identity (Keycloak) fronts the routes with "
+        "OpenID Connect in the applications."
+    )
+    requires = ("identity",)
+    images = {"main": Image("docker.io/apache/apisix", "3.11.0-debian")}
+    Settings = ReplicatedSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "2 for availability, one more per 500,000 residents",
+            lambda s: 2 + s.population / 500_000,
+            scales_with="replicas",
+            maximum=32,
+        ),
+    )
+    ports = (
+        Port("http", 9080, exposed_to="gateway"),
+        Port("https", 9443, exposed_to="gateway"),
+        Port("metrics", 9091),
+    )
+    resources = Resources(cpu_millis=500, memory_mi=512)
+    metrics = Metrics("metrics", "/apisix/prometheus/metrics")
+    workload = Workload(
+        Probe("http"),
+        replicas="replicas",
+        run_as=636,
+        config_path="/usr/local/apisix/conf/cfg",
+        writable=("/tmp", "/usr/local/apisix/logs", "/usr/local/apisix/conf"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        apisix = {"routes": gateway_routes(build)}
+        config = {
+            "deployment": {"role": "data_plane", "role_data_plane": {"config_provider": "yaml"}},
+            "plugin_attr": {"prometheus": {"export_addr": {"ip": "0.0.0.0", "port": 9091}}},
+        }
+        return {
+            "config": {
+                "apisix.yaml": json.dumps(apisix, sort_keys=True, indent=1) + "\n#END\n",
+                "config.yaml": json.dumps(config, sort_keys=True, indent=1),
+            },
+            "routes": apisix["routes"],
+        }
+
+
+def oidc_clients(build: Any) -> list[str]:
+    return [p.name for p in build.plan.components if p.layer.key == "applications"]
+
+
+@component
+class Keycloak(Component):
+    name: ClassVar[str] = "keycloak"
+    capability: ClassVar[str] = "identity"
+    layer = layers.COMMON
+    summary: ClassVar[str] = (
+        "Keycloak: single sign-on for staff and citizens, one OIDC client per application."
+    )
+    docs: ClassVar[str] = (
+        "Keycloak with its database in the relational store. A realm named after the city is "
+        "imported at start; it has one OpenID Connect client per 7.4 application in the plan. "
+        "The admin password is generated at deploy time."
+    )
+    requires = ("relational-db",)
+    images = {"main": Image("quay.io/keycloak/keycloak", "26.1.4")}
+    Settings = ReplicatedSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "2, one more per million residents",
+            lambda s: 2 + s.population / 1_000_000,
+            scales_with="replicas",
+            maximum=16,
+        ),
+    )
+    ports = (Port("http", 8080), Port("management", 9000))
+    resources = Resources(cpu_millis=500, memory_mi=1024)
+    secrets = (
+        SecretSpec("admin", ("password",)),
+        SecretSpec("db", ("password",), same_as="relational-db:credentials"),
+    )
+    metrics = Metrics("management")
+    workload = Workload(
+        Probe("management", "/health/ready"),
+        replicas="replicas",
+        args=("start", "--import-realm", "--optimized"),
+        config_path="/opt/keycloak/data/import",
+        writable=("/tmp", "/opt/keycloak/data/tmp"),
+        initial_delay=30,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        city = build.plan.profile.city
+        realm = {
+            "realm": city.slug,
+            "displayName": city.name,
+            "enabled": True,
+            "sslRequired": "external",
+            "clients": [
+                {
+                    "clientId": name,
+                    "protocol": "openid-connect",
+                    "publicClient": False,
+                    "standardFlowEnabled": True,
+                    "redirectUris": [f"https://{build.plan.environment.domain}/{name}/*"],
+                }
+                for name in oidc_clients(build)
+            ],
+        }
+        db = _host(build, "relational-db")
+        return {
+            "config": {"realm.json": json.dumps(realm, sort_keys=True, ensure_ascii=False)},
+            "env": {
+                "KC_DB": "postgres",
+                "KC_DB_URL": f"jdbc:postgresql://{db}:5432/city",
+                "KC_DB_USERNAME": "postgres",
+                "KC_HEALTH_ENABLED": "true",
+                "KC_METRICS_ENABLED": "true",
+                "KC_HTTP_ENABLED": "true",
+                "KC_HOSTNAME": f"sso.{build.plan.environment.domain}",
+                "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+            },
+            "secret_env": [
+                {
+                    "name": "KC_BOOTSTRAP_ADMIN_PASSWORD",
+                    "secret": "keycloak-admin",
+                    "key": "password",
+                },
+                {"name": "KC_DB_PASSWORD", "secret": "keycloak-db", "key": "password"},
+            ],
+        }
+
+
+@component
+class NodeRed(Component):
+    name: ClassVar[str] = "node-red"
+    capability: ClassVar[str] = "event-hub"
+    layer = layers.COMMON
+    summary: ClassVar[str] = (
+        "Event hub of the city intelligent hub: flows from broker events to actions."
+    )
+    docs: ClassVar[str] = (
+        "Node-RED as the workflow / event hub slot: flows subscribe to the message broker's city "
+        "topics and call application APIs through the gateway."
+    )
+    requires = ("message-broker",)
+    images = {"main": Image("docker.io/nodered/node-red", "4.0.9")}
+    ports = (Port("http", 1880),)
+    resources = Resources(cpu_millis=250, memory_mi=512)
+    workload = Workload(Probe("http", "/"), writable=("/tmp", "/data"))
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {"env": {"CITY_BROKER": _host(build, "message-broker")}}
+
+
+@component
+class Ditto(Component):
+    name: ClassVar[str] = "ditto"
+    capability: ClassVar[str] = "digital-twin"
+    layer = layers.COMMON
+    summary: ClassVar[str] = (
+        "Eclipse Ditto: digital twins of city things, fed from the device broker."
+    )
+    docs: ClassVar[str] = (
+        "The Eclipse Ditto gateway as the digital-twin slot: twins of devices and city assets, "
+        "updated from the MQTT device broker and published to the message broker."
+    )
+    requires = ("message-broker", "device-broker")
+    images = {"main": Image("docker.io/eclipse/ditto-gateway", "3.6.9")}
+    ports = (Port("http", 8080),)
+    resources = Resources(cpu_millis=500, memory_mi=1024)
+    workload = Workload(Probe("http", "/alive"), initial_delay=30)
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {
+            "env": {
+                "CITY_BROKER": _host(build, "message-broker"),
+                "CITY_DEVICE_BROKER": _host(build, "device-broker"),
+            }
+        }
+
+
+@component
+class Geoserver(Component):
+    name: ClassVar[str] = "geoserver"
+    capability: ClassVar[str] = "gis"
+    layer = layers.COMMON
+    summary: ClassVar[str] = "GeoServer: OGC map and feature services over PostGIS."
+    docs: ClassVar[str] = (
+        "GeoServer publishes the city's spatial layers (WMS/WFS/WMTS) from PostGIS for the "
+        "operations centre and the digital twin."
+    )
+    requires = ("relational-db",)
+    images = {"main": Image("docker.osgeo.org/geoserver", "2.26.2")}
+    ports = (Port("http", 8080),)
+    resources = Resources(cpu_millis=500, memory_mi=2048)
+    workload = Workload(
+        Probe("http", "/geoserver/web/"),
+        writable=("/tmp", "/opt/geoserver_data"),
+        initial_delay=30,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {"env": {"POSTGRES_HOST": _host(build, "relational-db")}}
+
+
+@component
+class Ollama(Component):
+    name: ClassVar[str] = "ollama"
+    capability: ClassVar[str] = "ai-serving"
+    layer = layers.COMMON
+    summary: ClassVar[str] = "Model serving slot for city large models, on the GPU/NPU pool."
+    docs: ClassVar[str] = (
+        "An Ollama server on the GPU pool (tainted nodes; this component tolerates the taint "
+        "and asks for one GPU per replica). Cities with their own serving stack replace it."
+    )
+    images = {"main": Image("docker.io/ollama/ollama", "0.6.5")}
+    ports = (Port("http", 11434),)
+    resources = Resources(cpu_millis=2000, memory_mi=8192)
+    pool = "gpu"
+    workload = Workload(Probe("http", "/"), writable=("/tmp", "/.ollama"))
+
+
+@component
+class OrionLd(Component):
+    name: ClassVar[str] = "orion-ld"
+    capability: ClassVar[str] = "context-broker"
+    layer = layers.COMMON
+    enabled_by_default: ClassVar[bool] = False
+    summary: ClassVar[str] = "FIWARE Orion-LD: NGSI-LD context broker, for cities that use NGSI-LD."
+    docs: ClassVar[str] = (
+        "Off by default; switch it on with `layers.common.context-broker.enabled: true`. Orion-LD "
+        "keeps its context in MongoDB-compatible storage provided by the operator."
+    )
+    images = {"main": Image("docker.io/fiware/orion-ld", "1.8.0")}
+    ports = (Port("http", 1026),)
+    resources = Resources(cpu_millis=250, memory_mi=512)
+    workload = Workload(Probe("http", "/version"))

@@ -1,0 +1,254 @@
+"""Data layer (7.2): the object-store data lake, the relational + spatial database, the time-series
+store and the stream-processing slot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from citykit import layers
+from citykit.component import (
+    Backup,
+    Component,
+    ComponentSettings,
+    Image,
+    Metrics,
+    Port,
+    Probe,
+    Resources,
+    SecretSpec,
+    SizingRule,
+    Workload,
+)
+from citykit.registry import component
+
+
+class StoreSettings(ComponentSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=64, description="Server replicas (default: derived)."
+    )
+    storage_gi: int | None = Field(
+        None, ge=1, le=1_000_000, description="Volume size per replica in GiB (default: derived)."
+    )
+
+
+@component
+class Minio(Component):
+    name: ClassVar[str] = "minio"
+    capability: ClassVar[str] = "data-lake"
+    layer = layers.DATA
+    summary: ClassVar[str] = (
+        "S3-compatible object store: the city data lake (raw, curated, shared zones)."
+    )
+    docs: ClassVar[str] = (
+        "MinIO in distributed mode: every replica holds a share of the erasure-coded data, so the "
+        "lake survives the loss of a node. Capacity is derived from the city's daily data volume "
+        "and a 180-day hot retention; buckets for raw, curated and shared data are created by the "
+        "applications that own them."
+    )
+    images = {"main": Image("quay.io/minio/minio", "RELEASE.2025-04-22T22-12-26Z")}
+    Settings = StoreSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "4 servers (erasure coding needs at least 4), one more per 2 TB of daily data",
+            lambda s: 4 + s.daily_data_gb / 2000,
+            scales_with="replicas",
+            minimum=1,
+            maximum=32,
+        ),
+        SizingRule(
+            "storage_gi",
+            "daily data x 180 days retention x 1.5 (erasure overhead), spread over the replicas",
+            lambda s: s.daily_data_gb * 180 * 1.5 / max(4, 4 + s.daily_data_gb / 2000),
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("s3", 9000), Port("console", 9001))
+    resources = Resources(cpu_millis=500, memory_mi=2048)
+    secrets = (SecretSpec("root", ("user", "password")),)
+    stateful: ClassVar[bool] = True
+    metrics = Metrics("s3", "/minio/v2/metrics/cluster")
+    backup = Backup(
+        Image("quay.io/minio/mc", "RELEASE.2025-04-16T18-13-26Z"),
+        'export MC_HOST_lake="http://$USER:$PASSWORD@$TARGET:9000" MC_CONFIG_DIR=/tmp/mc && '
+        "mc mirror --overwrite --remove lake/ /backup/latest/",
+        (("USER", "root", "user"), ("PASSWORD", "root", "password")),
+    )
+    workload = Workload(
+        Probe("s3", "/minio/health/live"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/data",
+        args=("server", "/data", "--console-address", ":9001"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {
+            "env": {"MINIO_PROMETHEUS_AUTH_TYPE": "public"},
+            "secret_env": [
+                {"name": "MINIO_ROOT_USER", "secret": "minio-root", "key": "user"},
+                {"name": "MINIO_ROOT_PASSWORD", "secret": "minio-root", "key": "password"},
+            ],
+        }
+
+
+@component
+class Postgis(Component):
+    name: ClassVar[str] = "postgis"
+    capability: ClassVar[str] = "relational-db"
+    layer = layers.DATA
+    summary: ClassVar[str] = "PostgreSQL with PostGIS: relational and spatial data of the city."
+    docs: ClassVar[str] = (
+        "PostgreSQL 17 with PostGIS 3.5 for the applications' relational data and the GIS "
+        "services' spatial data. Storage is derived from population (records per resident); the "
+        "superuser password is generated at deploy time and kept as a Pulumi secret."
+    )
+    images = {"main": Image("docker.io/postgis/postgis", "17-3.5")}
+    Settings = StoreSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "one primary (replication is the operator's job; a single "
+            "instance keeps the slot simple)",
+            lambda s: 1,
+            maximum=1,
+        ),
+        SizingRule(
+            "storage_gi",
+            "20 GiB plus 50 GiB per million residents",
+            lambda s: 20 + 50 * s.population / 1_000_000,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("postgres", 5432),)
+    resources = Resources(cpu_millis=500, memory_mi=2048)
+    secrets = (SecretSpec("credentials", ("password",)),)
+    stateful: ClassVar[bool] = True
+    backup = Backup(
+        Image("docker.io/postgis/postgis", "17-3.5"),
+        'pg_dumpall -h "$TARGET" -U postgres | gzip > /backup/city-$(date +%Y%m%dT%H%M).sql.gz && '
+        "ls -1t /backup/*.sql.gz | tail -n +15 | xargs -r rm --",
+        (("PGPASSWORD", "credentials", "password"),),
+    )
+    workload = Workload(
+        Probe("postgres"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/var/lib/postgresql/data",
+        writable=("/tmp", "/var/run/postgresql"),
+        run_as=999,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {
+            "env": {"PGDATA": "/var/lib/postgresql/data/pgdata", "POSTGRES_DB": "city"},
+            "secret_env": [
+                {"name": "POSTGRES_PASSWORD", "secret": "postgis-credentials", "key": "password"}
+            ],
+        }
+
+
+@component
+class VictoriaMetrics(Component):
+    name: ClassVar[str] = "victoria-metrics"
+    capability: ClassVar[str] = "timeseries-db"
+    layer = layers.DATA
+    summary: ClassVar[str] = "Time-series store for sensor readings and city indicators."
+    docs: ClassVar[str] = (
+        "VictoriaMetrics single-node: ingests device telemetry at the city's peak message rate "
+        "with a small footprint and answers PromQL. Storage is derived from the message rate."
+    )
+    images = {"main": Image("docker.io/victoriametrics/victoria-metrics", "v1.115.0")}
+    Settings = StoreSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "single node (vertical scaling up to millions of samples/s)",
+            lambda s: 1,
+            maximum=1,
+        ),
+        SizingRule(
+            "storage_gi",
+            "peak msg/s x 86,400 s x 1 byte/sample x 365 days retention",
+            lambda s: s.peak_messages_per_second * 86_400 * 365 / 1024**3 + 10,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("http", 8428),)
+    resources = Resources(cpu_millis=500, memory_mi=1024)
+    stateful: ClassVar[bool] = True
+    metrics = Metrics("http")
+    backup = Backup(
+        Image("docker.io/curlimages/curl", "8.13.0"),
+        'curl -fsS "http://$TARGET:8428/api/v1/export/native?match[]={__name__!=""}" '
+        "-o /backup/latest.native",
+    )
+    workload = Workload(
+        Probe("http", "/health"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/storage",
+        args=("-storageDataPath=/storage", "-retentionPeriod=1y"),
+    )
+
+
+class StreamSettings(ComponentSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=256, description="Task managers (default: derived)."
+    )
+
+
+@component
+class Flink(Component):
+    name: ClassVar[str] = "flink"
+    capability: ClassVar[str] = "stream-processing"
+    layer = layers.DATA
+    summary: ClassVar[str] = (
+        "Apache Flink session cluster: stream processing of device and event data."
+    )
+    docs: ClassVar[str] = (
+        "A Flink session cluster (job manager and task managers in one Deployment of task "
+        "slots) that city jobs are submitted to. Task managers are derived from the peak "
+        "message rate (about 5,000 msg/s per task manager)."
+    )
+    requires = ("message-broker",)
+    images = {"main": Image("docker.io/library/flink", "1.20.1-java17")}
+    Settings = StreamSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "one task manager per 5,000 msg/s at peak, at least 2",
+            lambda s: max(2, s.peak_messages_per_second / 5000),
+            scales_with="replicas",
+            maximum=256,
+        ),
+    )
+    ports = (Port("ui", 8081), Port("rpc", 6123))
+    resources = Resources(cpu_millis=1000, memory_mi=2048)
+    workload = Workload(
+        Probe("ui", "/overview"),
+        replicas="replicas",
+        args=("jobmanager",),
+        run_as=9999,
+        writable=("/tmp", "/opt/flink/log", "/opt/flink/conf"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        broker = build.plan.by_capability("message-broker")
+        return {
+            "env": {
+                "FLINK_PROPERTIES": (
+                    "jobmanager.rpc.address: flink\ntaskmanager.numberOfTaskSlots: 4"
+                ),
+                "CITY_BROKER": f"{broker.name}.{broker.namespace}.svc" if broker else "",
+            }
+        }

@@ -1,0 +1,95 @@
+"""Network facilities (7.1.2): the north-south ingress in front of the API gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from citykit import layers
+from citykit.component import (
+    ApiAccess,
+    Component,
+    ComponentSettings,
+    Image,
+    Metrics,
+    PodSecurityException,
+    Port,
+    Probe,
+    Resources,
+    SizingRule,
+    Workload,
+)
+from citykit.registry import component
+
+
+class IngressSettings(ComponentSettings):
+    replicas: int | None = Field(None, ge=1, le=32, description="Controllers (default: derived).")
+
+
+@component
+class IngressNginx(Component):
+    name: ClassVar[str] = "ingress-nginx"
+    capability: ClassVar[str] = "ingress-gateway"
+    layer = layers.NETWORK
+    summary: ClassVar[str] = (
+        "North-south ingress (ingress-nginx) exposing the API gateway on node ports."
+    )
+    docs: ClassVar[str] = (
+        "The ingress controller terminates TLS at the edge of the internet zone and forwards to "
+        "the API gateway; it is exposed on node ports (80/443 are mapped to them on kind). It "
+        "watches Ingress objects cluster-wide, so it is the one component with a ClusterRole, "
+        "derived from its declared API access."
+    )
+    requires = ("api-gateway",)
+    images = {"main": Image("registry.k8s.io/ingress-nginx/controller", "v1.12.1")}
+    Settings = IngressSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "2, one more per million residents",
+            lambda s: 2 + s.population / 1_000_000,
+            scales_with="replicas",
+            maximum=32,
+        ),
+    )
+    ports = (
+        Port("http", 80, exposed_to="devices"),
+        Port("https", 443, exposed_to="devices"),
+        Port("metrics", 10254),
+    )
+    resources = Resources(cpu_millis=250, memory_mi=256)
+    metrics = Metrics("metrics")
+    api_access = (
+        ApiAccess(
+            ("",),
+            ("services", "endpoints", "secrets", "configmaps", "pods", "nodes", "namespaces"),
+            cluster_wide=True,
+        ),
+        ApiAccess(("networking.k8s.io",), ("ingresses", "ingressclasses"), cluster_wide=True),
+        ApiAccess(("networking.k8s.io",), ("ingresses/status",), ("update",), cluster_wide=True),
+        ApiAccess(("discovery.k8s.io",), ("endpointslices",), cluster_wide=True),
+        ApiAccess(("coordination.k8s.io",), ("leases",), ("get", "create", "update")),
+        ApiAccess(("",), ("events",), ("create", "patch")),
+    )
+    exceptions = (
+        PodSecurityException(
+            "readOnlyRootFilesystem", "nginx writes its generated configuration under /etc/nginx"
+        ),
+    )
+    workload = Workload(
+        Probe("metrics", "/healthz"),
+        replicas="replicas",
+        run_as=101,
+        args=(
+            "/nginx-ingress-controller",
+            "--ingress-class=citykit",
+            "--http-port=80",
+            "--https-port=443",
+            "--watch-ingress-without-class=false",
+        ),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {"env": {"POD_NAMESPACE": build.component.namespace}}

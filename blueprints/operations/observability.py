@@ -1,0 +1,205 @@
+"""Operations and maintenance system (7.6): metrics (Prometheus), alerting (Alertmanager),
+dashboards (Grafana) and logs (Loki). Scrape jobs, alert rules and dashboards are derived from
+the plan — every component that declares `metrics` is scraped, alerted on and drawn, grouped by
+reference-model layer — never written per component."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from citykit import layers, operations
+from citykit.component import (
+    ApiAccess,
+    Component,
+    ComponentSettings,
+    Image,
+    Metrics,
+    Port,
+    Probe,
+    Resources,
+    SecretSpec,
+    SizingRule,
+    Workload,
+)
+from citykit.registry import component
+
+
+class RetentionSettings(ComponentSettings):
+    storage_gi: int | None = Field(None, ge=1, description="Volume size in GiB (default: derived).")
+    retention_days: int = Field(30, ge=1, le=3650, description="Days of data kept.")
+
+
+@component
+class Prometheus(Component):
+    name: ClassVar[str] = "prometheus"
+    capability: ClassVar[str] = "metrics"
+    layer = layers.OPERATIONS
+    summary: ClassVar[str] = "Prometheus: scrapes every component's metrics; alert rules per layer."
+    docs: ClassVar[str] = (
+        "One scrape job per component that declares metrics (pods discovered in its namespace "
+        "by its name label, relabelled with its layer and clause), and alert rules grouped by "
+        "reference-model layer: a component down, a workload not ready. Pod discovery needs "
+        "read access to pods cluster-wide, declared as API access."
+    )
+    requires = ("alerting",)
+    images = {"main": Image("docker.io/prom/prometheus", "v3.3.0")}
+    Settings = RetentionSettings
+    sizing = (
+        SizingRule(
+            "storage_gi",
+            "20 GiB plus 2 GiB per component scraped per 30 days",
+            lambda s: 40,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("http", 9090),)
+    resources = Resources(cpu_millis=500, memory_mi=2048)
+    stateful: ClassVar[bool] = True
+    metrics = Metrics("http")
+    api_access = (ApiAccess(("",), ("pods", "endpoints", "services"), cluster_wide=True),)
+    workload = Workload(
+        Probe("http", "/-/ready"),
+        kind="StatefulSet",
+        storage="storage_gi",
+        data_path="/prometheus",
+        config_path="/etc/prometheus",
+        run_as=65534,
+        args=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        plan = build.plan
+        alerting = plan.by_capability("alerting")
+        config = operations.prometheus_config(plan, alerting)
+        return {
+            "config": {
+                "prometheus.yml": json.dumps(config, sort_keys=True, indent=1),
+                "rules.yml": json.dumps(operations.alert_rules(plan), sort_keys=True, indent=1),
+            }
+        }
+
+
+@component
+class Alertmanager(Component):
+    name: ClassVar[str] = "alertmanager"
+    capability: ClassVar[str] = "alerting"
+    layer = layers.OPERATIONS
+    summary: ClassVar[str] = "Alertmanager: groups and routes alerts by reference-model layer."
+    docs: ClassVar[str] = (
+        "Alerts are grouped by layer and component and routed to the city's on-call receiver "
+        "(a webhook the operations team configures)."
+    )
+    images = {"main": Image("docker.io/prom/alertmanager", "v0.28.1")}
+    ports = (Port("http", 9093),)
+    resources = Resources(cpu_millis=100, memory_mi=256)
+    metrics = Metrics("http")
+    workload = Workload(
+        Probe("http", "/-/ready"),
+        config_path="/etc/alertmanager",
+        run_as=65534,
+        args=(
+            "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--storage.path=/tmp/alertmanager",
+        ),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        config = {
+            "route": {
+                "receiver": "on-call",
+                "group_by": ["layer", "component", "alertname"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+            },
+            "receivers": [{"name": "on-call"}],
+        }
+        return {"config": {"alertmanager.yml": json.dumps(config, sort_keys=True, indent=1)}}
+
+
+@component
+class Grafana(Component):
+    name: ClassVar[str] = "grafana"
+    capability: ClassVar[str] = "dashboards"
+    layer = layers.OPERATIONS
+    summary: ClassVar[str] = "Grafana: a city dashboard with a row per reference-model layer."
+    docs: ClassVar[str] = (
+        "Provisioned with Prometheus as its data source and one dashboard whose rows are the "
+        "reference-model layers and whose panels are the components (up / ready). The admin "
+        "password is generated at deploy time."
+    )
+    requires = ("metrics",)
+    images = {"main": Image("docker.io/grafana/grafana", "11.6.0")}
+    ports = (Port("http", 3000),)
+    resources = Resources(cpu_millis=200, memory_mi=512)
+    secrets = (SecretSpec("admin", ("password",)),)
+    metrics = Metrics("http")
+    workload = Workload(
+        Probe("http", "/api/health"),
+        run_as=472,
+        config_path="/etc/grafana/provisioning/citykit",
+        writable=("/tmp", "/var/lib/grafana"),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        plan = build.plan
+        prometheus = plan.by_capability("metrics")
+        return {
+            "config": operations.grafana_provisioning(plan, prometheus),
+            "env": {
+                "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning/citykit",
+                "GF_SECURITY_ADMIN_USER": "admin",
+                "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            },
+            "secret_env": [
+                {"name": "GF_SECURITY_ADMIN_PASSWORD", "secret": "grafana-admin", "key": "password"}
+            ],
+        }
+
+
+@component
+class Loki(Component):
+    name: ClassVar[str] = "loki"
+    capability: ClassVar[str] = "logging"
+    layer = layers.OPERATIONS
+    summary: ClassVar[str] = "Loki: log store; audit streams kept 180 days (等保 security audit)."
+    docs: ClassVar[str] = (
+        "Single-binary Loki with a 180-day retention for audit streams (`stream=audit`) and 30 "
+        "days for the rest. Node-level log shipping needs a privileged agent, which restricted "
+        "Pod Security forbids in the city's namespaces: `citykit compliance` lists it as a gap "
+        "for the cluster operator."
+    )
+    images = {"main": Image("docker.io/grafana/loki", "3.4.3")}
+    Settings = RetentionSettings
+    sizing = (
+        SizingRule(
+            "storage_gi",
+            "1 GiB per 10 GB of daily city data x 180 days / 30",
+            lambda s: 20 + s.daily_data_gb / 10 * 6,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("http", 3100),)
+    resources = Resources(cpu_millis=250, memory_mi=1024)
+    stateful: ClassVar[bool] = True
+    metrics = Metrics("http")
+    workload = Workload(
+        Probe("http", "/ready"),
+        kind="StatefulSet",
+        storage="storage_gi",
+        data_path="/loki",
+        config_path="/etc/loki",
+        run_as=10001,
+        args=("-config.file=/etc/loki/loki.yaml",),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        return {
+            "config": {"loki.yaml": json.dumps(operations.loki_config(), sort_keys=True, indent=1)}
+        }

@@ -1,0 +1,289 @@
+"""The operations system (7.6) derived from the plan: scrape jobs, alert rules, dashboards, log
+retention. Pure functions of the plan, used by the operations components' values()."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from citykit import layers
+from citykit.plan import Plan, PlannedComponent
+
+AUDIT_RETENTION = "4320h"  # 180 days: 等保 level 3 keeps security audit records >= 6 months
+DEFAULT_RETENTION = "720h"
+
+
+def scraped(plan: Plan) -> list[PlannedComponent]:
+    return [c for c in plan.components if c.cls.metrics is not None]
+
+
+def prometheus_config(plan: Plan, alerting: PlannedComponent | None) -> dict[str, Any]:
+    jobs = []
+    for component in scraped(plan):
+        metrics = component.cls.metrics
+        assert metrics is not None
+        jobs.append(
+            {
+                "job_name": component.name,
+                "metrics_path": metrics.path,
+                "kubernetes_sd_configs": [
+                    {
+                        "role": "pod",
+                        "namespaces": {"names": [component.namespace]},
+                        "selectors": [
+                            {"role": "pod", "label": f"app.kubernetes.io/name={component.name}"}
+                        ],
+                    }
+                ],
+                "relabel_configs": [
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                        "regex": metrics.port,
+                        "action": "keep",
+                    },
+                    {"target_label": "component", "replacement": component.name},
+                    {"target_label": "layer", "replacement": component.layer.key},
+                    {"target_label": "clause", "replacement": component.layer.clause},
+                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+                ],
+            }
+        )
+    config: dict[str, Any] = {
+        "global": {
+            "scrape_interval": "30s",
+            "evaluation_interval": "30s",
+            "external_labels": {"city": plan.slug},
+        },
+        "rule_files": ["/etc/prometheus/rules.yml"],
+        "scrape_configs": jobs,
+    }
+    if alerting is not None:
+        config["alerting"] = {
+            "alertmanagers": [
+                {
+                    "static_configs": [
+                        {
+                            "targets": [
+                                f"{alerting.name}.{alerting.namespace}.svc:{alerting.cls.ports[0].port}"
+                            ]
+                        }
+                    ]
+                }
+            ]
+        }
+    return config
+
+
+def alert_rules(plan: Plan) -> dict[str, Any]:
+    """One group per reference-model layer, one 'down' alert per scraped component."""
+    groups = []
+    for layer in layers.ALL:
+        members = [c for c in scraped(plan) if c.layer.key == layer.key]
+        if not members:
+            continue
+        groups.append(
+            {
+                "name": f"{layer.clause} {layer.title}",
+                "rules": [
+                    {
+                        "alert": "ComponentDown",
+                        "expr": f'up{{component="{c.name}"}} == 0',
+                        "for": "5m",
+                        "labels": {"severity": "critical", "layer": layer.key, "component": c.name},
+                        "annotations": {"summary": f"{c.name} ({layer.title_zh}) is down"},
+                    }
+                    for c in members
+                ],
+            }
+        )
+    return {"groups": groups}
+
+
+def dashboard(plan: Plan) -> dict[str, Any]:
+    panels: list[dict[str, Any]] = []
+    y = 0
+    for layer in layers.ALL:
+        members = [c for c in plan.components if c.layer.key == layer.key]
+        if not members:
+            continue
+        panels.append(
+            {
+                "type": "row",
+                "title": f"{layer.clause} {layer.title_zh} {layer.title}",
+                "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
+            }
+        )
+        y += 1
+        for index, member in enumerate(members):
+            expr = (
+                f'up{{component="{member.name}"}}'
+                if member.cls.metrics
+                else f'count(up{{layer="{layer.key}"}})'
+            )
+            panels.append(
+                {
+                    "type": "stat",
+                    "title": member.name,
+                    "targets": [{"expr": expr, "refId": "A"}],
+                    "gridPos": {"x": (index % 6) * 4, "y": y + index // 6 * 4, "w": 4, "h": 4},
+                }
+            )
+        y += ((len(members) - 1) // 6 + 1) * 4
+    return {
+        "title": f"{plan.profile.city.name} — city platform",
+        "uid": f"citykit-{plan.slug}",
+        "schemaVersion": 39,
+        "panels": panels,
+        "tags": ["citykit"],
+    }
+
+
+def grafana_provisioning(plan: Plan, prometheus: PlannedComponent | None) -> dict[str, str]:
+    datasources = {
+        "apiVersion": 1,
+        "datasources": []
+        if prometheus is None
+        else [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "access": "proxy",
+                "isDefault": True,
+                "url": f"http://{prometheus.name}.{prometheus.namespace}.svc:9090",
+            }
+        ],
+    }
+    providers = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "citykit",
+                "type": "file",
+                "options": {"path": "/etc/grafana/provisioning/citykit"},
+            }
+        ],
+    }
+    return {
+        "datasources.yaml": json.dumps(datasources, sort_keys=True),
+        "dashboards.yaml": json.dumps(providers, sort_keys=True),
+        "city.json": json.dumps(dashboard(plan), sort_keys=True, ensure_ascii=False),
+    }
+
+
+def loki_config() -> dict[str, Any]:
+    return {
+        "auth_enabled": False,
+        "server": {"http_listen_port": 3100},
+        "common": {
+            "path_prefix": "/loki",
+            "replication_factor": 1,
+            "ring": {"kvstore": {"store": "inmemory"}},
+            "storage": {
+                "filesystem": {"chunks_directory": "/loki/chunks", "rules_directory": "/loki/rules"}
+            },
+        },
+        "schema_config": {
+            "configs": [
+                {
+                    "from": "2024-01-01",
+                    "store": "tsdb",
+                    "object_store": "filesystem",
+                    "schema": "v13",
+                    "index": {"prefix": "index_", "period": "24h"},
+                }
+            ]
+        },
+        "compactor": {
+            "working_directory": "/loki/compactor",
+            "retention_enabled": True,
+            "delete_request_store": "filesystem",
+        },
+        "limits_config": {
+            "retention_period": DEFAULT_RETENTION,
+            "retention_stream": [
+                {"selector": '{stream="audit"}', "priority": 1, "period": AUDIT_RETENTION}
+            ],
+        },
+    }
+
+
+def backups(
+    plan: Plan, component: PlannedComponent, objects: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A nightly CronJob and a backup claim for every stateful component that declares how its
+    data is copied (`Component.backup`)."""
+    backup = component.cls.backup
+    if backup is None:
+        return objects
+    name = f"{component.name}-backup"
+    image = backup.image.ref(plan.environment.registry_mirror)
+    size = next((s.value for s in component.sizing if s.name == "storage_gi"), 10)
+    env: list[dict[str, Any]] = [
+        {"name": "TARGET", "value": f"{component.name}.{component.namespace}.svc"}
+    ]
+    env += [
+        {
+            "name": variable,
+            "valueFrom": {"secretKeyRef": {"name": f"{component.name}-{suffix}", "key": key}},
+        }
+        for variable, suffix, key in backup.secret_env
+    ]
+    claim: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{size}Gi"}},
+        },
+    }
+    if plan.environment.storage_class:
+        claim["spec"]["storageClassName"] = plan.environment.storage_class
+    job: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": "17 2 * * *",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "securityContext": {
+                                "runAsUser": 1000,
+                                "runAsGroup": 1000,
+                                "fsGroup": 1000,
+                            },
+                            "containers": [
+                                {
+                                    "name": "backup",
+                                    "image": image,
+                                    "imagePullPolicy": "IfNotPresent",
+                                    "command": ["/bin/sh", "-c", backup.script],
+                                    "env": env,
+                                    "resources": {
+                                        "requests": {"cpu": "100m", "memory": "256Mi"},
+                                        "limits": {"cpu": "500m", "memory": "512Mi"},
+                                    },
+                                    "volumeMounts": [
+                                        {"name": "backup", "mountPath": "/backup"},
+                                        {"name": "tmp", "mountPath": "/tmp"},
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {"name": "backup", "persistentVolumeClaim": {"claimName": name}},
+                                {"name": "tmp", "emptyDir": {}},
+                            ],
+                        }
+                    },
+                }
+            },
+        },
+    }
+    return [*objects, claim, job]
