@@ -192,17 +192,20 @@ def _serves(component: PlannedComponent) -> bool:
     )
 
 
-def traffic_edges(plan: Plan) -> list[tuple[PlannedComponent, PlannedComponent, list[Port], str]]:
-    """Every allowed connection (client, server, ports, why): the dependency graph's edges to
-    components that serve ports, gateway routes to gateway-exposed ports, and Prometheus to
-    every metrics port. Nothing else may connect."""
-    edges: list[tuple[PlannedComponent, PlannedComponent, list[Port], str]] = []
+Edge = tuple[PlannedComponent, PlannedComponent, list[Port], str, str]
+
+
+def traffic_edges(plan: Plan) -> list[Edge]:
+    """Every allowed connection (client, server, ports, why, name prefix): the dependency
+    graph's edges to components that serve ports, gateway routes to gateway-exposed ports,
+    and Prometheus to every metrics port. Nothing else may connect."""
+    edges: list[Edge] = []
     for client in plan.components:
         for name in client.requires:
             server = plan.by_name(name)
             if _serves(server) and _serves(client):
                 edges.append(
-                    (client, server, list(server.cls.ports), f"{client.name} -> {server.name}")
+                    (client, server, list(server.cls.ports), f"{client.name} -> {server.name}", "")
                 )
     gateways = [g for cap in GATEWAY_CAPABILITIES if (g := plan.by_capability(cap))]
     for server in plan.components:
@@ -210,7 +213,13 @@ def traffic_edges(plan: Plan) -> list[tuple[PlannedComponent, PlannedComponent, 
         for gateway in gateways:
             if exposed and gateway.name != server.name:
                 edges.append(
-                    (gateway, server, exposed, f"{gateway.name} -> {server.name} (gateway route)")
+                    (
+                        gateway,
+                        server,
+                        exposed,
+                        f"{gateway.name} -> {server.name} (gateway route)",
+                        "route-",
+                    )
                 )
     prometheus = plan.by_capability("metrics")
     if prometheus is not None:
@@ -219,7 +228,13 @@ def traffic_edges(plan: Plan) -> list[tuple[PlannedComponent, PlannedComponent, 
             if metrics is not None and server.name != prometheus.name:
                 ports = [p for p in server.cls.ports if p.name == metrics.port]
                 edges.append(
-                    (prometheus, server, ports, f"{prometheus.name} -> {server.name} (metrics)")
+                    (
+                        prometheus,
+                        server,
+                        ports,
+                        f"{prometheus.name} -> {server.name} (metrics)",
+                        "metrics-",
+                    )
                 )
     return edges
 
@@ -259,11 +274,11 @@ def network_policies(
                 },
             )
         )
-    for client, server, ports, edge in traffic_edges(plan):
+    for client, server, ports, edge, kind in traffic_edges(plan):
         if server.name == component.name:
             added.append(
                 _policy(
-                    f"{server.name}-from-{client.name}",
+                    f"{server.name}-{kind}from-{client.name}",
                     server,
                     edge,
                     "Ingress",
@@ -273,7 +288,7 @@ def network_policies(
         if client.name == component.name:
             added.append(
                 _policy(
-                    f"{client.name}-to-{server.name}",
+                    f"{client.name}-{kind}to-{server.name}",
                     client,
                     edge,
                     "Egress",
