@@ -1,0 +1,192 @@
+"""The Pulumi program under the SDK's mock runtime: every rendered object registered once as its
+typed resource under the right component, component dependencies equal to the graph's edges,
+generated credentials secret, stateful resources protected where the environment says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pytest
+
+from citykit import compiler
+from citykit.compiler import Compiled
+from citykit.deploy import engine, program, resources
+from tests.conftest import EXAMPLE
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        return {}, []
+
+
+@dataclass
+class Registered:
+    name: str
+    obj: dict[str, Any]
+    opts: pulumi.ResourceOptions
+    resource: Any
+
+
+@dataclass
+class Recording:
+    mocks: Mocks
+    objects: list[Registered]
+    components: dict[str, tuple[str, pulumi.ResourceOptions, Any]]  # name -> (type, opts, res)
+
+
+@pytest.fixture
+def record(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recording]:
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project="citykit", stack="test", preview=False)
+    recording = Recording(mocks, [], {})
+    original_create = resources.create
+    original_component = pulumi.ComponentResource
+
+    def create(name: str, obj: dict[str, Any], opts: Any) -> Any:
+        created = original_create(name, obj, opts)
+        recording.objects.append(Registered(name, obj, opts, created))
+        return created
+
+    class RecordingComponent(original_component):  # type: ignore[misc, valid-type]
+        def __init__(self, t: str, name: str, props: Any = None, opts: Any = None) -> None:
+            super().__init__(t, name, props, opts)
+            recording.components[name] = (t, opts or pulumi.ResourceOptions(), self)
+
+    monkeypatch.setattr(resources, "create", create)
+    monkeypatch.setattr(pulumi, "ComponentResource", RecordingComponent)
+    yield recording
+
+
+def run(compiled: Compiled) -> None:
+    generated = engine.fill_generated({}, engine.required_secrets(compiled))
+
+    @pulumi.runtime.test
+    def deploy() -> Any:
+        outputs = program.deploy_city(
+            compiled,
+            program.ProgramOptions(
+                protect_data=compiled.plan.environment.protect_data, generated=generated
+            ),
+        )
+        return pulumi.Output.from_input(outputs)
+
+    deploy()
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_object_is_one_typed_resource_under_its_component(
+    record: Recording, env: str
+) -> None:
+    compiled = compiler.compile_city(EXAMPLE, env)
+    run(compiled)
+    expected = {key(o): unit.component.name for unit in compiled.units for o in unit.objects}
+    seen = [key(r.obj) for r in record.objects]
+    assert sorted(seen) == sorted(expected)  # each exactly once
+    registered_types = {(a.typ, a.name) for a in record.mocks.registered}
+    for item in record.objects:
+        token = resources.type_token(item.obj["apiVersion"], item.obj["kind"])
+        assert (token, item.name) in registered_types, token
+        assert resources.resource_class(item.obj["apiVersion"], item.obj["kind"]) is not None
+        parent = item.opts.parent
+        component = expected[key(item.obj)]
+        assert parent is record.components[component][2]
+        assert record.components[component][0] == program.component_type(component)
+
+
+def test_components_sit_in_their_layers_and_depend_on_the_graph(record: Recording) -> None:
+    compiled = compiler.compile_city(EXAMPLE, "dev")
+    run(compiled)
+    plan = compiled.plan
+    edges = set()
+    for unit in compiled.units:
+        name = unit.component.name
+        token, opts, _ = record.components[name]
+        layer = unit.component.layer
+        assert token == program.component_type(name)
+        assert opts.parent is record.components[layer.key][2]
+        assert record.components[layer.key][0] == program.layer_token(layer)
+        for dependency in opts.depends_on or []:
+            edges.add((name, dependency._name))
+    assert edges == set(plan.edges())
+    # Children wait for their component's dependencies too (a parent's depends_on is not
+    # inherited), so every object of a component depends on each required component.
+    for item in record.objects:
+        component = next(
+            u.component for u in compiled.units if key(item.obj) in {key(o) for o in u.objects}
+        )
+        names = {d._name for d in item.opts.depends_on or []}
+        assert set(component.requires) <= names
+
+
+def test_generated_credentials_are_pulumi_secrets(record: Recording) -> None:
+    compiled = compiler.compile_city(EXAMPLE, "dev")
+    run(compiled)
+    generated = [
+        r
+        for r in record.objects
+        if r.obj["kind"] == "Secret"
+        and "citykit.io/generate" in r.obj["metadata"].get("annotations", {})
+    ]
+    assert generated
+    checks = []
+    for item in generated:
+        assert isinstance(item.obj["stringData"], pulumi.Output)
+        assert {"data", "stringData"} <= set(item.opts.additional_secret_outputs or [])
+        checks.append(item.obj["stringData"])
+
+    @pulumi.runtime.test
+    def all_secret() -> Any:
+        async def check() -> None:
+            for output in checks:
+                assert await output.is_secret()
+
+        return pulumi.Output.from_input(check())
+
+    all_secret()
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("prod", True)])
+def test_stateful_data_is_protected_only_where_the_environment_says(
+    record: Recording, env: str, protected: bool
+) -> None:
+    compiled = compiler.compile_city(EXAMPLE, env)
+    run(compiled)
+    stateful = {u.component.name for u in compiled.units if u.component.cls.stateful}
+    assert stateful
+    for item in record.objects:
+        component = item.opts.parent._name
+        kind = item.obj["kind"]
+        expect = protected and component in stateful and kind in program.STATEFUL_KINDS
+        assert bool(item.opts.protect) == expect, (component, kind)
+        if kind == "StatefulSet":
+            policy = item.obj["spec"]["persistentVolumeClaimRetentionPolicy"]
+            assert policy["whenDeleted"] == ("Retain" if protected else "Delete")
+        if kind == "Namespace":
+            assert bool(item.opts.retain_on_delete) == protected
+
+
+def test_compiled_objects_are_not_mutated_by_the_program(record: Recording) -> None:
+    compiled = compiler.compile_city(EXAMPLE, "dev")
+    before = [dict(o) for o in compiled.objects()]
+    import json
+
+    snapshot = json.dumps(before, sort_keys=True, default=str)
+    run(compiled)
+    assert json.dumps([dict(o) for o in compiled.objects()], sort_keys=True, default=str) == (
+        snapshot
+    )
