@@ -14,6 +14,7 @@ from pydantic import Field
 from citykit import layers, operations
 from citykit.component import (
     ApiAccess,
+    Backup,
     Component,
     ComponentSettings,
     Image,
@@ -26,6 +27,8 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+
+CURL = Image("docker.io/curlimages/curl", "8.13.0")
 
 
 class RetentionSettings(ComponentSettings):
@@ -62,6 +65,13 @@ class Prometheus(Component):
     stateful: ClassVar[bool] = True
     metrics = Metrics("http")
     api_access = (ApiAccess(("",), ("pods", "endpoints", "services"), cluster_wide=True),)
+    # The current value of every series (federation), enough to rebuild dashboards' state;
+    # history beyond that lives in the time-series store.
+    backup = Backup(
+        CURL,
+        'curl -fsS -G "http://$TARGET:9090/federate" --data-urlencode "match[]={job=~".+"}" '
+        "-o /backup/federate-$(date +%Y%m%dT%H%M).txt",
+    )
     workload = Workload(
         Probe("http", "/-/ready"),
         kind="StatefulSet",
@@ -189,6 +199,13 @@ class Loki(Component):
     resources = Resources(cpu_millis=250, memory_mi=1024)
     stateful: ClassVar[bool] = True
     metrics = Metrics("http")
+    # The audit stream is what must survive (等保 security audit): exported nightly.
+    backup = Backup(
+        CURL,
+        'curl -fsS -G "http://$TARGET:3100/loki/api/v1/query_range" '
+        "--data-urlencode 'query={stream=\"audit\"}' --data-urlencode limit=5000 "
+        "--data-urlencode since=24h -o /backup/audit-$(date +%Y%m%dT%H%M).json",
+    )
     workload = Workload(
         Probe("http", "/ready"),
         kind="StatefulSet",
