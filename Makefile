@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 PROFILE ?= examples/yuhang.yaml
 ENV ?= dev
 
-.PHONY: setup system tools lint unit e2e test demo bench clean
+CHECKOV := $(HOME)/.cache/citykit/checkov
+CHECKOV_VERSION := 3.3.30
+
+.PHONY: setup system tools checkov lint unit e2e test demo bench clean
 
 # Debian packages the tests use (only installed when missing).
 system:
@@ -26,19 +29,27 @@ setup: system $(STAMP)
 tools: setup
 	$(BIN)/citykit tools install
 
+# checkov pins libraries that conflict with the Pulumi SDK: its own virtualenv, cached.
+$(CHECKOV)/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+checkov: $(CHECKOV)/.installed-$(CHECKOV_VERSION)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	scripts/typecheck
 
-unit: setup
+unit: setup checkov
 	$(BIN)/pytest -m "not e2e"
 
 e2e: tools
 	$(BIN)/pytest -m e2e
 
 # The test command: lint, then every tier (unit, Pulumi mocks, end-to-end on the local cluster).
-test: tools lint
+test: tools checkov lint
 	$(BIN)/pytest
 
 # The main job: deploy the example city to the local simulated cluster with the real Pulumi

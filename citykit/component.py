@@ -159,7 +159,7 @@ class Workload:
     data_path: str | None = None  # StatefulSet: where the claim is mounted
     storage: str | None = None  # the sizing rule giving the claim size in GiB
     writable: tuple[str, ...] = ("/tmp",)  # emptyDir mounts (root filesystem is read-only)
-    run_as: int = 1000  # uid/gid: restricted Pod Security needs a non-root user
+    run_as: int = 10001  # uid/gid: non-root (restricted Pod Security), above host uid range
     config_path: str | None = None  # where the `x.config` files are mounted (a ConfigMap)
     initial_delay: int = 10
 

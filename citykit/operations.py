@@ -255,15 +255,14 @@ def backups(
                         "spec": {
                             "restartPolicy": "OnFailure",
                             "securityContext": {
-                                "runAsUser": 1000,
-                                "runAsGroup": 1000,
-                                "fsGroup": 1000,
+                                "runAsUser": 10001,
+                                "runAsGroup": 10001,
+                                "fsGroup": 10001,
                             },
                             "containers": [
                                 {
                                     "name": "backup",
                                     "image": image,
-                                    "imagePullPolicy": "IfNotPresent",
                                     "command": ["/bin/sh", "-c", backup.script],
                                     "env": env,
                                     "resources": {

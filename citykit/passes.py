@@ -4,10 +4,12 @@ The order of PASSES is the order they run in."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from citykit import operations, security
 from citykit.cluster.nodes import POOL_LABEL
+from citykit.component import CheckSkip
 from citykit.plan import Plan, PlannedComponent
 from citykit.render import Object, TemplateError, _pod_templates
 
@@ -111,23 +113,80 @@ def schedule_on_pool(
 def image_pull_policy(
     plan: Plan, component: PlannedComponent, objects: list[Object]
 ) -> list[Object]:
-    """Images are pinned by tag, so pulling when absent is enough; `Always` would re-check the
-    registry for every pod and makes air-gapped mirrors a single point of failure."""
+    """`Always`: the registry (or the city's mirror) checks the node's pull credentials for
+    every pod, so a cached image is never used by a pod that could not pull it itself."""
     for obj in objects:
         for template in _pod_templates(obj):
             spec = template.get("spec", {})
             for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-                container.setdefault("imagePullPolicy", "IfNotPresent")
+                container.setdefault("imagePullPolicy", "Always")
     return objects
 
 
+TAG_PINNED = CheckSkip(
+    "CKV_K8S_43",
+    "images are pinned by version tag (reviewable in the catalog) and resolved through the "
+    "environment's registry mirror; digests are recorded by the mirror, not the profile",
+)
+
+
+def derived_checkov_skips(component: PlannedComponent, objects: list[Object]) -> list[CheckSkip]:
+    """The component's declared skips plus those that follow from its other declarations: a
+    declared writable root filesystem, declared API access, its image's fixed uid, credentials
+    the software only reads from its environment."""
+    skips = [TAG_PINNED, *component.cls.checkov_skips]
+    for exception in component.exceptions:
+        if exception.setting == "readOnlyRootFilesystem":
+            skips.append(CheckSkip("CKV_K8S_22", exception.reason))
+    if component.cls.api_access:
+        skips.append(
+            CheckSkip(
+                "CKV_K8S_38",
+                "the service account token is mounted for the "
+                "declared API access (least-privilege role derived from it)",
+            )
+        )
+    uids = sorted(
+        {
+            template.get("spec", {}).get("securityContext", {}).get("runAsUser", 0)
+            for obj in objects
+            for template in _pod_templates(obj)
+        }
+        - {0}
+    )
+    low = [uid for uid in uids if uid < 10000]
+    if low:
+        skips.append(
+            CheckSkip(
+                "CKV_K8S_40",
+                f"runs as uid {', '.join(map(str, low))}, the "
+                "upstream image's own user that owns its files",
+            )
+        )
+    secret_env = any(
+        "secretKeyRef" in json.dumps(container.get("env", []))
+        for obj in objects
+        for template in _pod_templates(obj)
+        for container in template.get("spec", {}).get("containers", [])
+    )
+    if secret_env:
+        skips.append(
+            CheckSkip(
+                "CKV_K8S_35",
+                "the software reads these generated credentials "
+                "from its environment only (secretKeyRef, never a literal)",
+            )
+        )
+    return skips
+
+
 def checkov_skips(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:
-    """Declared, reasoned checkov skips as the annotations checkov reads."""
-    if not component.cls.checkov_skips:
-        return objects
+    """Every skip as the annotations checkov reads (`checkov.io/skipN: CHECK=reason`) on each
+    object of the component; `citykit compliance` lists the same skips."""
+    skips = derived_checkov_skips(component, objects)
     for obj in objects:
         annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
-        for index, skip in enumerate(component.cls.checkov_skips, start=1):
+        for index, skip in enumerate(skips, start=1):
             annotations[f"checkov.io/skip{index}"] = f"{skip.check}={skip.reason}"
     return objects
 

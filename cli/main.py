@@ -43,7 +43,7 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click  # type: ignore[import-not-found]  # typer's own dependency
+        import click  # type: ignore[import-not-found,unused-ignore]  # typer's own dependency
 
         if isinstance(error, click.exceptions.ClickException):
             error.show()
