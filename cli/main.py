@@ -48,4 +48,8 @@ def main() -> None:
         if isinstance(error, click.exceptions.ClickException):
             error.show()
             sys.exit(2 if isinstance(error, click.UsageError) else 1)
+        if type(error).__module__.startswith("pulumi.automation"):
+            # An engine error outside an action's own handling: its message, not a traceback.
+            sys.stderr.write(f"error: the Pulumi engine failed: {str(error).strip()[-2000:]}\n")
+            sys.exit(1)
         raise

@@ -197,6 +197,24 @@ class LocalCluster:
                 if not _alive(component.pid, component.name):
                     break
                 time.sleep(0.1)
+        # Belt and braces: anything still running with this cluster's directory in its command
+        # line is one of ours (a pid the state file lost, a process stuck in shutdown).
+        for pid in self._stray_processes():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _stray_processes(self) -> list[int]:
+        marker = (str(self.dir) + "/").encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
 
     # -- Kubernetes access ------------------------------------------------------------------
     def kubectl(

@@ -134,15 +134,15 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=True, progress=say)
     clear_stale_lock(deployment, say)
-    recover_interrupted(deployment, say)
-    # Read the live cluster first, so `up` also repairs drift (hand edits, deleted objects)
-    # instead of comparing with the last recorded state only.
-    stack.refresh(color="never", on_output=lambda _: None, suppress_progress=True)
-    deployment.ensure_generated_secrets()
-    target = deployment.access.description if deployment.access else "cluster"
-    say(f"deploying {deployment.name} to the {target}")
     tracker = _tracker(compiled, json_output, "deploying")
     try:
+        recover_interrupted(deployment, say)
+        # Read the live cluster first, so `up` also repairs drift (hand edits, deleted objects)
+        # instead of comparing with the last recorded state only.
+        stack.refresh(color="never", on_output=lambda _: None, suppress_progress=True)
+        deployment.ensure_generated_secrets()
+        target = deployment.access.description if deployment.access else "cluster"
+        say(f"deploying {deployment.name} to the {target}")
         with tracker:
             result = stack.up(
                 on_event=tracker.on_event,

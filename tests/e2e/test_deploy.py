@@ -131,6 +131,31 @@ def test_outputs_list_endpoints_and_secret_names_not_values(
     assert ".svc:" in json.dumps(outputs)
 
 
+def test_a_second_up_on_the_same_stack_is_refused(
+    kube_cluster: Cluster, deployed: dict[str, Any]
+) -> None:
+    state = Path(
+        kube_cluster.env.get("CITYKIT_STATE_DIR") or Path.home() / ".local" / "state" / "citykit"
+    )
+    locks = state / "pulumi" / "backend" / ".pulumi" / "locks"
+    first = subprocess.Popen(
+        [*CLI, "up", "-p", PROFILE, "-e", "dev", "--yes"],
+        env=kube_cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(locks.rglob("*.json")):
+        time.sleep(0.1)
+    assert list(locks.rglob("*.json")), "the first up never took the stack lock"
+    second = kube_cluster.citykit("up", "-p", PROFILE, "-e", "dev", "--yes", expect=2)
+    assert "another citykit/pulumi operation is running" in second.stderr
+    out, err = first.communicate(timeout=900)
+    assert first.returncode == 0, out + err
+    kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")
+
+
 def test_interrupted_up_converges(kube_cluster: Cluster, deployed: dict[str, Any]) -> None:
     kube_cluster.citykit("destroy", "-p", PROFILE, "-e", "dev", "--yes", timeout=900)
     process = subprocess.Popen(
