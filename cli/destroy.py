@@ -52,3 +52,8 @@ def register(app: typer.Typer) -> None:
                 + ", ".join(result["kept_protected"])
                 + " — pass --delete-data to delete them too"
             )
+        if result["kept_dependencies"]:
+            output.say(
+                "kept because the protected data depends on them: "
+                + ", ".join(result["kept_dependencies"])
+            )

@@ -81,10 +81,21 @@ def _counts(summary: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in changes.items()}
 
 
+def _running(pid: int) -> bool:
+    """True while `pid` runs; a killed engine whose parent died too stays a zombie until
+    reaped, which must count as gone."""
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def clear_stale_lock(deployment: Deployment, say: Say) -> None:
     """A `file://` backend keeps a lock file per running update; a killed citykit leaves one
     behind. Remove locks whose process is gone on this machine, so a re-run converges."""
-    import os
     import socket
     from pathlib import Path
 
@@ -104,13 +115,8 @@ def clear_stale_lock(deployment: Deployment, say: Say) -> None:
         pid, host = int(data.get("pid", 0)), data.get("hostname", "")
         if host != socket.gethostname() or pid <= 0:
             continue
-        try:
-            os.kill(pid, 0)
-            continue  # still running: a real concurrent update
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
+        if _running(pid):
+            continue  # a real concurrent update
         say(f"removing the lock of a killed run (pid {pid})")
         lock.unlink(missing_ok=True)
 
@@ -233,6 +239,9 @@ def destroy(
         state = stack.export_stack()
         for resource in (state.deployment or {}).get("resources", []) or []:
             resource["protect"] = False
+            # Retained namespaces go too: deleting them removes the claims the StatefulSets
+            # kept (their retention policy was Retain while the data was protected).
+            resource["retainOnDelete"] = False
         stack.import_stack(state)
     tracker = _tracker(compiled, json_output, "destroying")
     tracker.live_display = False
@@ -246,17 +255,32 @@ def destroy(
         )
     except Exception as error:
         raise _engine_error(error, tracker, how.command("destroy", "--yes")) from None
-    kept = (
-        []
-        if (delete_data or not protect)
-        else [u.component.name for u in compiled.units if u.component.cls.stateful]
-    )
+    kept: list[str] = []
+    kept_dependencies: list[str] = []
+    if protect and not delete_data:
+        kept = [u.component.name for u in compiled.units if u.component.cls.stateful]
+        kept_dependencies = sorted(required_by(compiled, kept) - set(kept))
     return {
         "stack": deployment.name,
         "resources": _counts(result.summary),
         "kept_protected": kept,
+        "kept_dependencies": kept_dependencies,
         **tracker.summary(),
     }
+
+
+def required_by(compiled: Compiled, names: list[str]) -> set[str]:
+    """`names` and everything they require, transitively: what a destroy that keeps `names`
+    must keep too (the engine never deletes a dependency of a resource it keeps)."""
+    plan = compiled.plan
+    seen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(plan.by_name(name).requires)
+    return seen
 
 
 def outputs(compiled: Compiled, how: Invocation, *, say: Say) -> dict[str, Any]:

@@ -221,14 +221,33 @@ def test_protected_data_survives_destroy_unless_asked(
     )
     args = ["-p", str(profile), "-e", str(environment)]
     kube_cluster.citykit("up", *args, "--yes", timeout=1500)
-    stateful_before = [o for o in labelled(kube_cluster, "guarded", "statefulsets,pvc")]
+    from citykit import compiler
+
+    stateful = {
+        u.component.name
+        for u in compiler.compile_city(profile, str(environment)).units
+        if u.component.cls.stateful
+    }
+    stateful_before = [
+        o
+        for o in labelled(kube_cluster, "guarded", "statefulsets,pvc")
+        if o["metadata"]["labels"]["app.kubernetes.io/component"] in stateful
+    ]
     assert stateful_before, "the example city has stateful components"
     kept = json.loads(kube_cluster.citykit("destroy", *args, "--yes", "-o", "json").stdout)
     assert kept["kept_protected"]
     remaining = labelled(kube_cluster, "guarded", "statefulsets,pvc")
-    assert {(o["kind"], o["metadata"]["name"]) for o in remaining} == {
+    assert {(o["kind"], o["metadata"]["name"]) for o in remaining} >= {
         (o["kind"], o["metadata"]["name"]) for o in stateful_before
     }
-    assert labelled(kube_cluster, "guarded", "deployments") == []
+    # What protected data depends on stays (the engine never deletes a dependency of a kept
+    # resource); everything else — the applications, gateways, hubs — is gone.
+    keep = set(kept["kept_protected"]) | set(kept["kept_dependencies"]) | {"zones"}
+    left = {
+        o["metadata"]["labels"]["app.kubernetes.io/component"]
+        for o in labelled(kube_cluster, "guarded", "deployments,statefulsets")
+    }
+    assert left <= keep
+    assert "one-network-services" not in left and "apisix" not in left
     kube_cluster.citykit("destroy", *args, "--yes", "--delete-data", timeout=900)
     assert labelled(kube_cluster, "guarded") == []
