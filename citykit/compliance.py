@@ -149,7 +149,21 @@ def data_protection(c: Compiled) -> list[str]:
     read_only = sum(
         1 for x in _containers(c) if x.get("securityContext", {}).get("readOnlyRootFilesystem")
     )
+    certificates = _count(c, "Certificate")
+    mounted = sum(
+        1
+        for pod in _pods(c)
+        for volume in pod.get("spec", {}).get("volumes", [])
+        if volume.get("name") == "tls"
+    )
+    tls = (
+        f"{certificates} TLS certificates from the city CA and the public issuer (cert-manager), "
+        f"mounted in {mounted} serving pod templates"
+        if certificates
+        else "no certificates: the certificates capability is off"
+    )
     return [
+        tls,
         "credentials stored only as Kubernetes Secrets from encrypted Pulumi state "
         "(passphrase or cloud KMS secrets provider)",
         f"{read_only}/{len(_containers(c))} containers with a read-only root filesystem",

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from citykit.errors import Problem, ValidationFailed
 from citykit.loading import problems_from, read_yaml
@@ -63,6 +63,12 @@ class Tls(Model):
     )
     acme_server: str | None = Field(None, description="ACME directory URL when issuer is acme.")
     email: str | None = Field(None, description="ACME account e-mail when issuer is acme.")
+
+    @model_validator(mode="after")
+    def _acme_needs_server_and_email(self) -> Tls:
+        if self.issuer == "acme" and not (self.acme_server and self.email):
+            raise ValueError("issuer acme needs acmeServer (the ACME directory URL) and email")
+        return self
 
 
 class Engine(Model):

@@ -219,6 +219,7 @@ PASSES: tuple[Pass, ...] = (
     harden_workloads,
     schedule_on_pool,
     image_pull_policy,
+    security.tls_certificates,
     security.network_policies,
     security.workload_rbac,
     checkov_skips,

@@ -33,9 +33,13 @@ class PlannedComponent:
     cls: type[Component]
     settings: ComponentSettings
     namespace: str
-    requires: tuple[str, ...]  # component names, resolved from required capabilities
+    # Component names this one is deployed after: what it requires, and every foundation.
+    requires: tuple[str, ...]
     sizing: tuple[Sized, ...]
     images: Mapping[str, str]
+    # Component names this one talks to: its required capabilities (foundations it only waits
+    # for are ordering, not traffic). Network policies are derived from these.
+    peers: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -253,8 +257,10 @@ def build_plan(
     capability_to_name = {capability: cls.name for capability, (cls, _) in chosen.items()}
     foundations = sorted(cls.name for cls, _ in chosen.values() if cls.foundation)
     nodes: dict[str, tuple[str, ...]] = {}
+    talks_to: dict[str, tuple[str, ...]] = {}
     for name, (cls, _) in by_name.items():
         deps = {capability_to_name[c] for c in cls.requires}
+        talks_to[name] = tuple(sorted(deps))
         if not cls.foundation:
             # Foundation components (namespaces, zones) come before everything else.
             deps.update(foundations)
@@ -274,6 +280,7 @@ def build_plan(
             images={
                 key: image.ref(mirror) for key, image in sorted(by_name[name][0].images.items())
             },
+            peers=talks_to[name],
         )
         for name in ordered
     )

@@ -201,7 +201,7 @@ def traffic_edges(plan: Plan) -> list[Edge]:
     and Prometheus to every metrics port. Nothing else may connect."""
     edges: list[Edge] = []
     for client in plan.components:
-        for name in client.requires:
+        for name in client.peers:
             server = plan.by_name(name)
             if _serves(server) and _serves(client):
                 edges.append(
@@ -244,7 +244,7 @@ def network_policies(
 ) -> list[dict[str, Any]]:
     """Allow rules for one component, in its own namespace; the zones' default-deny does the
     rest. Each policy carries the edge it comes from in `citykit.io/edge`."""
-    if not _serves(component) and not component.requires:
+    if not _serves(component) and not component.peers:
         return objects
     added: list[dict[str, Any]] = []
     if _serves(component):
@@ -362,3 +362,69 @@ def workload_rbac(
             }
         )
     return [*objects, *added]
+
+
+# -- TLS for every endpoint ---------------------------------------------------------------------
+TLS_MOUNT = "/etc/citykit/tls"
+SERVING_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def issuer_names(slug: str) -> dict[str, str]:
+    """The ClusterIssuers (and the root CA's Secret) every certificate refers to."""
+    return {
+        "bootstrap": f"{slug}-selfsigned",
+        "internal": f"{slug}-ca",
+        "public": f"{slug}-public",
+        "root_secret": f"{slug}-root-ca",
+    }
+
+
+def ingress_class(slug: str) -> dict[str, str]:
+    """The city's IngressClass and the controller class its ingress controller claims: one per
+    city, so two cities on one cluster never serve each other's Ingresses."""
+    return {"name": f"{slug}-public", "controller": f"citykit.io/ingress-nginx-{slug}"}
+
+
+def tls_certificates(
+    plan: Plan, component: PlannedComponent, objects: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """With the certificates capability on, every component that serves ports gets a
+    certificate for its Service names from the city CA (`<component>-tls`), mounted read-only at
+    /etc/citykit/tls in its serving pods. Foundations are skipped: the issuer cannot wait for a
+    certificate it issues itself."""
+    if plan.by_capability("certificates") is None or component.cls.foundation:
+        return objects
+    if not _serves(component):
+        return objects
+    secret = f"{component.name}-tls"
+    host = f"{component.name}.{component.namespace}"
+    certificate = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": secret},
+        "spec": {
+            "secretName": secret,
+            "dnsNames": [component.name, host, f"{host}.svc", f"{host}.svc.cluster.local"],
+            "duration": "2160h",
+            "renewBefore": "360h",
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "usages": ["server auth", "client auth", "digital signature", "key encipherment"],
+            "issuerRef": {
+                "kind": "ClusterIssuer",
+                "group": "cert-manager.io",
+                "name": issuer_names(plan.slug)["internal"],
+            },
+        },
+    }
+    for obj in objects:
+        if obj["kind"] not in SERVING_KINDS:
+            continue
+        spec = obj["spec"]["template"].setdefault("spec", {})
+        spec.setdefault("volumes", []).append(
+            {"name": "tls", "secret": {"secretName": secret, "defaultMode": 0o440}}
+        )
+        for container in spec.get("containers", []):
+            container.setdefault("volumeMounts", []).append(
+                {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}
+            )
+    return [*objects, certificate]

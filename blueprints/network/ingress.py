@@ -22,6 +22,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.security import ingress_class, issuer_names
 
 
 class IngressSettings(ComponentSettings):
@@ -84,7 +85,6 @@ class IngressNginx(Component):
         run_as=101,
         args=(
             "/nginx-ingress-controller",
-            "--ingress-class=citykit",
             "--http-port=80",
             "--https-port=443",
             "--watch-ingress-without-class=false",
@@ -92,4 +92,29 @@ class IngressNginx(Component):
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
-        return {"env": {"POD_NAMESPACE": build.component.namespace}}
+        plan = build.plan
+        gateway = plan.by_capability("api-gateway")
+        assert gateway is not None  # required, so the plan has it
+        exposed = [p.name for p in gateway.cls.ports if p.exposed_to == "gateway"]
+        port = "http" if "http" in exposed else exposed[0]
+        domain = plan.environment.domain
+        tls = plan.by_capability("certificates") is not None
+        public_tls = f"{plan.slug}-public-tls" if tls else ""
+        klass = ingress_class(plan.slug)
+        args = [f"--ingress-class={klass['name']}", f"--controller-class={klass['controller']}"]
+        if tls:
+            args.append(f"--default-ssl-certificate={gateway.namespace}/{public_tls}")
+        return {
+            "env": {"POD_NAMESPACE": build.component.namespace},
+            "extra_args": args,
+            "ingress": {
+                "class": klass,
+                "name": f"{plan.slug}-public",
+                "namespace": gateway.namespace,
+                "hosts": [domain, f"sso.{domain}"],
+                "service": gateway.name,
+                "port": port,
+                "tls_secret": public_tls,
+                "issuer": issuer_names(plan.slug)["public"],
+            },
+        }

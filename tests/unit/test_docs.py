@@ -20,3 +20,21 @@ def test_every_component_has_a_page_with_its_settings() -> None:
         text = files[f"{component.name}.md"]
         assert component.summary in text and component.layer.clause in text
         assert "`enabled`" in text
+
+
+def test_the_readme_profile_example_validates(write_profile) -> None:
+    """The profile shown in README.md is a working profile, not an illustration."""
+    import re
+
+    import yaml
+
+    from citykit import compiler
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    profiles = [b for b in blocks if "kind: CityProfile" in b]
+    assert profiles, "README.md shows a profile"
+    for block in profiles:
+        path = write_profile(yaml.safe_load(block))
+        plan = compiler.plan(path, "dev")
+        assert plan.by_capability("data-lake") is not None

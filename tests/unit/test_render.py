@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -44,6 +45,49 @@ def test_every_object_passes_strict_schema_validation(env: str) -> None:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         checked += 1
     assert checked > 0
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_custom_resource_passes_its_crd_schema(env: str) -> None:
+    """Certificates and issuers are checked offline against the vendored CRDs' structural
+    schemas (what the API server enforces), with unknown fields refused as it prunes them."""
+    objects = compiled(env).objects()
+    schemas = {
+        (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"]): version[
+            "schema"
+        ]["openAPIV3Schema"]
+        for crd in objects
+        if crd["kind"] == "CustomResourceDefinition"
+        for version in crd["spec"]["versions"]
+        if version.get("served")
+    }
+    checked = 0
+    for obj in objects:
+        schema = schemas.get((obj["apiVersion"], obj["kind"]))
+        if schema is None:
+            continue
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        spec_schema = schema["properties"]["spec"]
+        jsonschema.validate(body["spec"], _closed(spec_schema))
+        checked += 1
+    assert checked >= 4  # the issuers, the root CA and at least one endpoint certificate
+
+
+def _closed(schema: dict) -> dict:
+    """A structural schema with `additionalProperties: false` wherever properties are listed
+    and nothing else is allowed, so a misspelt field fails here instead of being pruned."""
+    if not isinstance(schema, dict):
+        return schema
+    result = {k: _closed(v) if isinstance(v, dict) else v for k, v in schema.items()}
+    if "properties" in schema:
+        result["properties"] = {k: _closed(v) for k, v in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get(
+            "x-kubernetes-preserve-unknown-fields"
+        ):
+            result["additionalProperties"] = False
+    if "items" in schema:
+        result["items"] = _closed(schema["items"])
+    return result
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -65,7 +65,7 @@ def test_every_allow_rule_traces_to_a_graph_edge_or_a_declared_exposure(
         assert edge in edges or edge.endswith(allowed_suffixes), edge
         if edge in edges:
             client, server = edge.split(" -> ")
-            assert server in plan.by_name(client).requires
+            assert server in plan.by_name(client).peers
 
 
 def test_a_component_reaches_exactly_what_it_requires(compiled: Compiled) -> None:
@@ -86,7 +86,7 @@ def test_a_component_reaches_exactly_what_it_requires(compiled: Compiled) -> Non
             if rule.get("to") and "podSelector" in rule["to"][0]
         }
         reached.discard(component.name)
-        allowed = {d for d in component.requires if plan.by_name(d).cls.ports}
+        allowed = {d for d in component.peers if plan.by_name(d).cls.ports}
         if component.capability in security.GATEWAY_CAPABILITIES:
             allowed |= {
                 c.name
@@ -97,9 +97,7 @@ def test_a_component_reaches_exactly_what_it_requires(compiled: Compiled) -> Non
             allowed |= {c.name for c in plan.components if c.cls.metrics}
         assert reached <= allowed, (component.name, reached - allowed)
         assert {
-            d
-            for d in component.requires
-            if plan.by_name(d).cls.ports and plan.by_name(d).cls.workload
+            d for d in component.peers if plan.by_name(d).cls.ports and plan.by_name(d).cls.workload
         } <= reached | {component.name}
 
 
@@ -173,7 +171,7 @@ def test_no_literal_credential_in_rendered_files(compiled: Compiled) -> None:
         for match in PASSWORDISH.finditer(text):
             value = match.group(2)
             assert (
-                value.startswith(("secretKeyRef", "valueFrom"))
+                value.startswith(("secretKeyRef", "valueFrom", "secretName"))
                 or value.isupper()
                 or ("-" in value and value.islower())
             ), f"{path}: {match.group(0)}"

@@ -1,0 +1,142 @@
+"""Network facilities (7.1.2): certificate issuance. cert-manager issues every endpoint's TLS
+certificate from the city's own CA, and the public certificate from the issuer the environment
+names (self-signed, the city CA, or the city's ACME service)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from citykit import layers
+from citykit.component import (
+    ApiAccess,
+    Component,
+    ComponentSettings,
+    Image,
+    Metrics,
+    Port,
+    Probe,
+    Resources,
+    Workload,
+)
+from citykit.registry import component
+from citykit.security import ingress_class, issuer_names
+
+VERSION = "v1.17.2"
+READ = ("get", "list", "watch")
+MANAGE = (*READ, "create", "update", "patch", "delete")
+
+
+@component
+class CertManager(Component):
+    name: ClassVar[str] = "cert-manager"
+    capability: ClassVar[str] = "certificates"
+    layer = layers.NETWORK
+    summary: ClassVar[str] = (
+        "cert-manager: TLS certificates for every endpoint from the city CA, and for the public "
+        "hosts from the environment's issuer."
+    )
+    docs: ClassVar[str] = (
+        "cert-manager's controller with its CustomResourceDefinitions (vendored from the "
+        "cert-manager Go module by `scripts/vendor-crds`). A self-signed bootstrap issuer signs "
+        "the city's root CA; the `<city>-ca` ClusterIssuer signs one certificate per component "
+        "that serves ports (`<component>-tls`, mounted read-only at `/etc/citykit/tls`); the "
+        "`<city>-public` ClusterIssuer follows the environment's `tls.issuer` (selfsigned, ca or "
+        "acme with HTTP-01 through the city's ingress class) and signs the public hosts served "
+        "by the ingress. It is a foundation component: every other component is deployed after "
+        "it, so the CRDs exist before any Certificate. The admission webhook and CA injector are "
+        "left out: only cert-manager.io/v1 is served (no conversion), and the controller "
+        "validates issuers itself."
+    )
+    foundation: ClassVar[bool] = True
+    requires = ("segmentation",)
+    images = {
+        "main": Image("quay.io/jetstack/cert-manager-controller", VERSION),
+        "acmesolver": Image("quay.io/jetstack/cert-manager-acmesolver", VERSION),
+    }
+    Settings = ComponentSettings
+    ports = (Port("metrics", 9402), Port("healthz", 9403))
+    resources = Resources(cpu_millis=100, memory_mi=256)
+    metrics = Metrics("metrics")
+    api_access = (
+        ApiAccess(
+            ("cert-manager.io",),
+            ("certificates", "certificaterequests", "issuers", "clusterissuers"),
+            MANAGE,
+            cluster_wide=True,
+        ),
+        ApiAccess(
+            ("cert-manager.io",),
+            (
+                "certificates/status",
+                "certificaterequests/status",
+                "issuers/status",
+                "clusterissuers/status",
+                "certificates/finalizers",
+                "certificaterequests/finalizers",
+            ),
+            ("update", "patch"),
+            cluster_wide=True,
+        ),
+        ApiAccess(("acme.cert-manager.io",), ("orders", "challenges"), MANAGE, cluster_wide=True),
+        ApiAccess(
+            ("acme.cert-manager.io",),
+            (
+                "orders/status",
+                "challenges/status",
+                "orders/finalizers",
+                "challenges/finalizers",
+            ),
+            ("update", "patch"),
+            cluster_wide=True,
+        ),
+        # Certificates are written as Secrets in the namespace of each component.
+        ApiAccess(("",), ("secrets",), MANAGE, cluster_wide=True),
+        ApiAccess(("",), ("events",), ("create", "patch"), cluster_wide=True),
+        # ACME HTTP-01: the solver pod, its Service and Ingress, created per challenge.
+        ApiAccess(("",), ("pods", "services"), (*READ, "create", "delete"), cluster_wide=True),
+        ApiAccess(
+            ("networking.k8s.io",),
+            ("ingresses",),
+            (*READ, "create", "update", "delete"),
+            cluster_wide=True,
+        ),
+        ApiAccess(("coordination.k8s.io",), ("leases",), ("get", "create", "update", "patch")),
+    )
+    workload = Workload(
+        Probe("healthz", "/livez"),
+        args=(
+            "--v=2",
+            "--cluster-resource-namespace=$(POD_NAMESPACE)",
+            "--leader-election-namespace=$(POD_NAMESPACE)",
+            "--enable-certificate-owner-ref=true",
+        ),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        plan = build.plan
+        tls = plan.environment.tls
+        names = issuer_names(plan.slug)
+        solver = build.component.images["acmesolver"]
+        return {
+            "env": {"POD_NAMESPACE": build.component.namespace},
+            "extra_args": [f"--acme-http01-solver-image={solver}"],
+            "issuers": names,
+            "public_issuer": _public_issuer(tls, names, ingress_class(plan.slug)["name"]),
+        }
+
+
+def _public_issuer(tls: Any, names: Mapping[str, str], ingress: str) -> dict[str, Any]:
+    """The `spec` of the public ClusterIssuer, from the environment's `tls` section."""
+    if tls.issuer == "acme":
+        return {
+            "acme": {
+                "server": tls.acme_server,
+                "email": tls.email,
+                "privateKeySecretRef": {"name": f"{names['public']}-acme-account"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": ingress}}}],
+            }
+        }
+    if tls.issuer == "ca":
+        return {"ca": {"secretName": names["root_secret"]}}
+    return {"selfSigned": {}}
