@@ -33,7 +33,8 @@ class PlannedComponent:
     cls: type[Component]
     settings: ComponentSettings
     namespace: str
-    requires: tuple[str, ...]  # component names, resolved from required capabilities
+    # component names, resolved from required capabilities and from used ones in the plan
+    requires: tuple[str, ...]
     sizing: tuple[Sized, ...]
     images: Mapping[str, str]
 
@@ -156,6 +157,15 @@ def _graph_problems(
                     hint=f"enable {_setting_path(provider)} or disable {_setting_path(cls)}",
                 )
             )
+        for used in cls.uses:
+            if used not in capabilities:
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} uses {used!r}, which no component provides",
+                        file=file,
+                    )
+                )
         for other in cls.conflicts:
             clash = chosen.get(other, (None, None))[0] or (
                 registry.get(other) if other in enabled_names else None
@@ -255,6 +265,8 @@ def build_plan(
     nodes: dict[str, tuple[str, ...]] = {}
     for name, (cls, _) in by_name.items():
         deps = {capability_to_name[c] for c in cls.requires}
+        # Used capabilities are edges only when they are on; their absence is not a problem.
+        deps.update(capability_to_name[c] for c in cls.uses if c in capability_to_name)
         if not cls.foundation:
             # Foundation components (namespaces, zones) come before everything else.
             deps.update(foundations)
