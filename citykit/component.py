@@ -160,6 +160,9 @@ class Workload:
     storage: str | None = None  # the sizing rule giving the claim size in GiB
     writable: tuple[str, ...] = ("/tmp",)  # emptyDir mounts (root filesystem is read-only)
     run_as: int = 10001  # uid/gid: non-root (restricted Pod Security), above host uid range
+    # The group, when the image's files belong to another group than `run_as` (images built for
+    # arbitrary uids give their files to group 0); None: the same as `run_as`.
+    run_as_group: int | None = None
     config_path: str | None = None  # where the `x.config` files are mounted (a ConfigMap)
     initial_delay: int = 10
 
@@ -198,6 +201,9 @@ class Component:
     # default implementation).
     enabled_by_default: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ()
+    # Capabilities the component connects to when the plan has them, without needing them: like
+    # `requires` for ordering, network policies and deployment, but never a plan error when off.
+    uses: ClassVar[tuple[str, ...]] = ()
     # A foundation component (zones and namespaces) is a dependency of every other component.
     foundation: ClassVar[bool] = False
     conflicts: ClassVar[tuple[str, ...]] = ()

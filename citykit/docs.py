@@ -36,6 +36,11 @@ def page(component: type[Component], catalog: Registry) -> str:
         f"{', off unless enabled' if not component.enabled_by_default else ''})",
         f"- alternatives: {', '.join(f'[{a}]({a}.md)' for a in alternatives) or 'none'}",
         f"- requires: {', '.join(f'`{r}`' for r in component.requires) or 'nothing'}",
+        *(
+            [f"- uses when present: {', '.join(f'`{u}`' for u in component.uses)}"]
+            if component.uses
+            else []
+        ),
         f"- node pool: {component.pool}; stateful: {'yes' if component.stateful else 'no'}",
         "",
         component.docs or "",

@@ -33,12 +33,13 @@ class PlannedComponent:
     cls: type[Component]
     settings: ComponentSettings
     namespace: str
-    # Component names this one is deployed after: what it requires, and every foundation.
+    # Component names this one is deployed after: what it requires or uses (when in the plan),
+    # and every foundation.
     requires: tuple[str, ...]
     sizing: tuple[Sized, ...]
     images: Mapping[str, str]
-    # Component names this one talks to: its required capabilities (foundations it only waits
-    # for are ordering, not traffic). Network policies are derived from these.
+    # Component names this one talks to: its required and used capabilities (foundations it
+    # only waits for are ordering, not traffic). Network policies are derived from these.
     peers: tuple[str, ...] = ()
 
     @property
@@ -160,6 +161,15 @@ def _graph_problems(
                     hint=f"enable {_setting_path(provider)} or disable {_setting_path(cls)}",
                 )
             )
+        for used in cls.uses:
+            if used not in capabilities:
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} uses {used!r}, which no component provides",
+                        file=file,
+                    )
+                )
         for other in cls.conflicts:
             clash = chosen.get(other, (None, None))[0] or (
                 registry.get(other) if other in enabled_names else None
@@ -260,6 +270,8 @@ def build_plan(
     talks_to: dict[str, tuple[str, ...]] = {}
     for name, (cls, _) in by_name.items():
         deps = {capability_to_name[c] for c in cls.requires}
+        # Used capabilities are edges only when they are on; their absence is not a problem.
+        deps.update(capability_to_name[c] for c in cls.uses if c in capability_to_name)
         talks_to[name] = tuple(sorted(deps))
         if not cls.foundation:
             # Foundation components (namespaces, zones) come before everything else.

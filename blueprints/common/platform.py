@@ -169,6 +169,109 @@ class Nats(Component):
     )
 
 
+class QueueBrokerSettings(ReplicatedSettings):
+    storage_gi: int | None = Field(None, ge=1, description="Volume per broker in GiB.")
+
+
+@component
+class Rabbitmq(Component):
+    name: ClassVar[str] = "rabbitmq"
+    capability: ClassVar[str] = "message-broker"
+    layer = layers.COMMON
+    default: ClassVar[bool] = False
+    summary: ClassVar[str] = "RabbitMQ: an AMQP message broker for small cities."
+    docs: ClassVar[str] = (
+        "RabbitMQ for cities whose message rate does not justify Kafka: one server below 5,000 "
+        "msg/s at peak, a three-node cluster (quorum queues) above. Nodes find each other from "
+        "the StatefulSet's stable names (classic peer discovery), share a generated Erlang "
+        "cookie, and the administrator's credentials are generated at deploy time. Clients "
+        "connect over AMQP (5672); the management API (15672) serves the definitions backup and "
+        "the rabbitmq_prometheus plugin the metrics (15692)."
+    )
+    images = {"main": Image("docker.io/library/rabbitmq", "4.0.9-management-alpine")}
+    Settings = QueueBrokerSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "1 server below 5,000 msg/s at peak, else 3 for quorum queues",
+            lambda s: 1 if s.peak_messages_per_second < 5000 else 3,
+            scales_with="replicas",
+            maximum=7,
+        ),
+        SizingRule(
+            "storage_gi",
+            "10 GiB per server plus 1 GiB per 1,000 msg/s at peak",
+            lambda s: 10 + s.peak_messages_per_second / 1000,
+            scales_with="size",
+            unit="GiB",
+        ),
+    )
+    ports = (Port("amqp", 5672), Port("management", 15672), Port("prometheus", 15692))
+    resources = Resources(cpu_millis=250, memory_mi=512)
+    secrets = (
+        SecretSpec("credentials", ("user", "password")),
+        SecretSpec("cluster", ("cookie",)),
+    )
+    stateful: ClassVar[bool] = True
+    metrics = Metrics("prometheus")
+    # Messages are transient; the backup keeps the definitions (users, vhosts, exchanges,
+    # queues, bindings, policies) needed to rebuild the broker.
+    backup = Backup(
+        Image("docker.io/curlimages/curl", "8.13.0"),
+        'curl -fsS -u "$USER:$PASSWORD" "http://$TARGET:15672/api/definitions" '
+        "-o /backup/definitions-$(date +%Y%m%dT%H%M).json && "
+        "ls -1t /backup/definitions-*.json | tail -n +15 | xargs -r rm --",
+        (("USER", "credentials", "user"), ("PASSWORD", "credentials", "password")),
+    )
+    workload = Workload(
+        Probe("amqp"),
+        kind="StatefulSet",
+        replicas="replicas",
+        storage="storage_gi",
+        data_path="/var/lib/rabbitmq",
+        config_path="/etc/rabbitmq/city",
+        writable=("/tmp", "/var/log/rabbitmq"),
+        initial_delay=20,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        me = build.component
+        config = [
+            "log.console = true",
+            "log.file = false",
+            "loopback_users = none",
+            "listeners.tcp.default = 5672",
+            "management.tcp.port = 15672",
+            "prometheus.tcp.port = 15692",
+            "cluster_formation.peer_discovery_backend = classic_config",
+            *(
+                f"cluster_formation.classic_config.nodes.{i + 1} = "
+                f"rabbit@rabbitmq-{i}.rabbitmq-headless.{me.namespace}.svc.cluster.local"
+                for i in range(me.size("replicas"))
+            ),
+        ]
+        return {
+            "config": {
+                "rabbitmq.conf": "\n".join(config) + "\n",
+                "enabled_plugins": "[rabbitmq_management,rabbitmq_prometheus].\n",
+            },
+            "env": {
+                "RABBITMQ_CONFIG_FILE": "/etc/rabbitmq/city/rabbitmq.conf",
+                "RABBITMQ_ENABLED_PLUGINS_FILE": "/etc/rabbitmq/city/enabled_plugins",
+                "RABBITMQ_USE_LONGNAME": "true",
+            },
+            "secret_env": [
+                {"name": "RABBITMQ_DEFAULT_USER", "secret": "rabbitmq-credentials", "key": "user"},
+                {
+                    "name": "RABBITMQ_DEFAULT_PASS",
+                    "secret": "rabbitmq-credentials",
+                    "key": "password",
+                },
+                {"name": "RABBITMQ_ERLANG_COOKIE", "secret": "rabbitmq-cluster", "key": "cookie"},
+            ],
+        }
+
+
 def gateway_routes(build: Any) -> list[dict[str, Any]]:
     """Every port a component exposes to the gateway becomes a route `/<component>/`."""
     routes = []

@@ -1,8 +1,9 @@
 """Data layer (7.2): the object-store data lake, the relational + spatial database, the time-series
-store and the stream-processing slot."""
+store, the stream-processing slot and the data catalog."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ from citykit.component import (
     ComponentSettings,
     Image,
     Metrics,
+    PodSecurityException,
     Port,
     Probe,
     Resources,
@@ -251,4 +253,140 @@ class Flink(Component):
                 ),
                 "CITY_BROKER": f"{broker.name}.{broker.namespace}.svc" if broker else "",
             }
+        }
+
+
+class CatalogSettings(ComponentSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=16, description="Catalog servers (default: derived)."
+    )
+
+
+def _endpoint(build: Any, capability: str) -> tuple[str, int] | None:
+    """Host and first port of the component providing a capability, if the plan has one."""
+    peer = build.plan.by_capability(capability)
+    if peer is None or not peer.cls.ports:
+        return None
+    return f"{peer.name}.{peer.namespace}.svc", peer.cls.ports[0].port
+
+
+@component
+class Gravitino(Component):
+    name: ClassVar[str] = "gravitino"
+    capability: ClassVar[str] = "data-catalog"
+    layer = layers.DATA
+    summary: ClassVar[str] = (
+        "Apache Gravitino: the city data catalog over the lake, the databases and the event "
+        "streams."
+    )
+    docs: ClassVar[str] = (
+        "Apache Gravitino as the unified metadata catalog (数据资源目录): one metalake named "
+        "after the city whose catalogs describe the relational store, the data lake and, when "
+        "the broker is Kafka, the event streams. Its own metadata (entity store) lives in the "
+        "relational store, so the servers are stateless and share one password with the "
+        "database. The catalogs to register are rendered from the plan into `catalogs.json` "
+        "(endpoints only, never credentials). Servers are derived from population."
+    )
+    requires = ("relational-db",)
+    uses = ("data-lake", "message-broker")
+    images = {"main": Image("docker.io/apache/gravitino", "1.3.0")}
+    Settings = CatalogSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            "2 for availability, one more per 2 million residents",
+            lambda s: 2 + s.population / 2_000_000,
+            scales_with="replicas",
+            maximum=16,
+        ),
+    )
+    ports = (Port("http", 8090),)
+    resources = Resources(cpu_millis=500, memory_mi=1024)
+    secrets = (SecretSpec("db", ("password",), same_as="relational-db:credentials"),)
+    metrics = Metrics("http", "/prometheus/metrics")
+    exceptions = (
+        PodSecurityException(
+            "readOnlyRootFilesystem",
+            "the image's entrypoint rewrites conf/gravitino.conf from the environment and links "
+            "the bundled JDBC drivers into libs/ at start",
+        ),
+    )
+    workload = Workload(
+        Probe("http", "/api/version"),
+        replicas="replicas",
+        # The image's own uid; its files belong to group 0 (built for arbitrary uids).
+        run_as=1000,
+        run_as_group=0,
+        config_path="/etc/gravitino/city",
+        initial_delay=30,
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        plan = build.plan
+        db = _endpoint(build, "relational-db")
+        jdbc = f"jdbc:postgresql://{db[0]}:{db[1]}/city" if db else ""
+        catalogs: list[dict[str, Any]] = []
+        if db:
+            catalogs.append(
+                {
+                    "name": "city-db",
+                    "type": "relational",
+                    "provider": "jdbc-postgresql",
+                    "properties": {
+                        "jdbc-url": jdbc,
+                        "jdbc-driver": "org.postgresql.Driver",
+                        "jdbc-database": "city",
+                        "jdbc-user": "postgres",
+                    },
+                }
+            )
+        lake = _endpoint(build, "data-lake")
+        if lake:
+            catalogs.append(
+                {
+                    "name": "city-lake",
+                    "type": "fileset",
+                    "provider": "fileset",
+                    "properties": {
+                        "filesystem-providers": "s3",
+                        "location": f"s3a://{plan.slug}-lake/",
+                        "s3-endpoint": f"http://{lake[0]}:{lake[1]}",
+                    },
+                }
+            )
+        # Gravitino catalogs Kafka topics only: a broker that speaks the Kafka protocol (declares
+        # a `kafka` port) gets a messaging catalog; NATS or RabbitMQ have no Gravitino provider.
+        broker = plan.by_capability("message-broker")
+        kafka = [p for p in broker.cls.ports if p.name == "kafka"] if broker else []
+        if broker is not None and kafka:
+            catalogs.append(
+                {
+                    "name": "city-streams",
+                    "type": "messaging",
+                    "provider": "kafka",
+                    "properties": {
+                        "bootstrap.servers": f"{broker.name}.{broker.namespace}.svc:{kafka[0].port}"
+                    },
+                }
+            )
+        metalake = {"metalake": plan.slug, "comment": plan.profile.city.name, "catalogs": catalogs}
+        return {
+            "config": {
+                "catalogs.json": json.dumps(metalake, sort_keys=True, indent=1, ensure_ascii=False)
+            },
+            "env": {
+                "GRAVITINO_ENTITY_STORE": "relational",
+                "GRAVITINO_ENTITY_STORE_RELATIONAL": "JDBCBackend",
+                "GRAVITINO_ENTITY_STORE_RELATIONAL_JDBC_URL": jdbc,
+                "GRAVITINO_ENTITY_STORE_RELATIONAL_JDBC_DRIVER": "org.postgresql.Driver",
+                "GRAVITINO_ENTITY_STORE_RELATIONAL_JDBC_USER": "postgres",
+                "CITY_METALAKE": plan.slug,
+            },
+            "secret_env": [
+                {
+                    "name": "GRAVITINO_ENTITY_STORE_RELATIONAL_JDBC_PASSWORD",
+                    "secret": "gravitino-db",
+                    "key": "password",
+                }
+            ],
         }
