@@ -24,6 +24,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.routes import gateway_routes
 
 
 class ReplicatedSettings(ComponentSettings):
@@ -169,28 +170,6 @@ class Nats(Component):
     )
 
 
-def gateway_routes(build: Any) -> list[dict[str, Any]]:
-    """Every port a component exposes to the gateway becomes a route `/<component>/`."""
-    routes = []
-    for planned in build.plan.components:
-        if planned.layer.key == "network":
-            continue
-        for port in planned.cls.ports:
-            if port.exposed_to == "gateway":
-                routes.append(
-                    {
-                        "uri": f"/{planned.name}/*",
-                        "name": planned.name,
-                        "upstream": {
-                            "type": "roundrobin",
-                            "scheme": "http",
-                            "nodes": {f"{planned.name}.{planned.namespace}.svc:{port.port}": 1},
-                        },
-                    }
-                )
-    return sorted(routes, key=lambda r: r["uri"])
-
-
 @component
 class Apisix(Component):
     name: ClassVar[str] = "apisix"
@@ -233,7 +212,20 @@ class Apisix(Component):
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
-        apisix = {"routes": gateway_routes(build)}
+        apisix = {
+            "routes": [
+                {
+                    "uri": f"{route.path}*",
+                    "name": route.name,
+                    "upstream": {
+                        "type": "roundrobin",
+                        "scheme": "http",
+                        "nodes": {f"{route.host}:{route.port.port}": 1},
+                    },
+                }
+                for route in gateway_routes(build.plan)
+            ]
+        }
         config = {
             "deployment": {"role": "data_plane", "role_data_plane": {"config_provider": "yaml"}},
             "plugin_attr": {"prometheus": {"export_addr": {"ip": "0.0.0.0", "port": 9091}}},
