@@ -52,8 +52,16 @@ def gateway_routes(plan: Plan) -> list[Route]:
     routes = [
         Route(planned, port)
         for planned in plan.components
-        if planned.layer.key != "network"
+        if planned.layer.key != "network" and planned.capability != API_GATEWAY
         for port in planned.cls.ports
         if port.exposed_to == "gateway"
     ]
+    seen: dict[str, Route] = {}
+    for route in routes:
+        if route.path in seen:
+            raise RouteError(
+                f"component {route.name!r} exposes ports {seen[route.path].port.name!r} and "
+                f"{route.port.name!r} to the gateway; a component has one gateway route"
+            )
+        seen[route.path] = route
     return sorted(routes, key=lambda r: r.path)
