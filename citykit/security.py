@@ -6,6 +6,7 @@ from typing import Any
 
 from citykit.component import Port
 from citykit.plan import Plan, PlannedComponent, tenant_namespace
+from citykit.routes import API_GATEWAY, gateway_routes
 
 
 def audit_policy(plan: Plan | None = None) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def city_namespaces(plan: Plan) -> list[str]:
 
 # -- NetworkPolicies from the graph ----------------------------------------------------------------
 EDGE_ANNOTATION = "citykit.io/edge"
-GATEWAY_CAPABILITIES = ("api-gateway", "ingress-gateway")
+GATEWAY_CAPABILITIES = (API_GATEWAY, "ingress-gateway")
 
 
 def _peer(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
@@ -207,16 +208,22 @@ def traffic_edges(plan: Plan) -> list[Edge]:
                 edges.append(
                     (client, server, list(server.cls.ports), f"{client.name} -> {server.name}", "")
                 )
-    gateways = [g for cap in GATEWAY_CAPABILITIES if (g := plan.by_capability(cap))]
+    # The API gateway reaches exactly the backends of its route table (the one list every
+    # gateway implementation is configured from); the ingress in front of it reaches every port
+    # declared `exposed_to="gateway"` (the API gateway's own among them).
+    api_gateway, ingress = (plan.by_capability(cap) for cap in GATEWAY_CAPABILITIES)
+    routed: dict[str, list[Port]] = {}
+    for route in gateway_routes(plan):
+        routed.setdefault(route.backend.name, []).append(route.port)
     for server in plan.components:
         exposed = [p for p in server.cls.ports if p.exposed_to == "gateway"]
-        for gateway in gateways:
-            if exposed and gateway.name != server.name:
+        for gateway, ports in ((api_gateway, routed.get(server.name, [])), (ingress, exposed)):
+            if gateway is not None and ports and gateway.name != server.name:
                 edges.append(
                     (
                         gateway,
                         server,
-                        exposed,
+                        ports,
                         f"{gateway.name} -> {server.name} (gateway route)",
                         "route-",
                     )

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import yaml
 from pydantic import Field
 
 from citykit import layers
@@ -24,6 +25,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.routes import gateway_routes
 
 
 class ReplicatedSettings(ComponentSettings):
@@ -294,6 +296,18 @@ def gateway_routes(build: Any) -> list[dict[str, Any]]:
     return sorted(routes, key=lambda r: r["uri"])
 
 
+# Shared by every api-gateway implementation, so choosing one never changes the city's sizing.
+GATEWAY_SIZING = (
+    SizingRule(
+        "replicas",
+        "2 for availability, one more per 500,000 residents",
+        lambda s: 2 + s.population / 500_000,
+        scales_with="replicas",
+        maximum=32,
+    ),
+)
+
+
 @component
 class Apisix(Component):
     name: ClassVar[str] = "apisix"
@@ -311,15 +325,7 @@ class Apisix(Component):
     requires = ("identity",)
     images = {"main": Image("docker.io/apache/apisix", "3.11.0-debian")}
     Settings = ReplicatedSettings
-    sizing = (
-        SizingRule(
-            "replicas",
-            "2 for availability, one more per 500,000 residents",
-            lambda s: 2 + s.population / 500_000,
-            scales_with="replicas",
-            maximum=32,
-        ),
-    )
+    sizing = GATEWAY_SIZING
     ports = (
         Port("http", 9080, exposed_to="gateway"),
         Port("https", 9443, exposed_to="gateway"),
@@ -336,7 +342,20 @@ class Apisix(Component):
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
-        apisix = {"routes": gateway_routes(build)}
+        apisix = {
+            "routes": [
+                {
+                    "uri": f"{route.path}*",
+                    "name": route.name,
+                    "upstream": {
+                        "type": "roundrobin",
+                        "scheme": "http",
+                        "nodes": {f"{route.host}:{route.port.port}": 1},
+                    },
+                }
+                for route in gateway_routes(build.plan)
+            ]
+        }
         config = {
             "deployment": {"role": "data_plane", "role_data_plane": {"config_provider": "yaml"}},
             "plugin_attr": {"prometheus": {"export_addr": {"ip": "0.0.0.0", "port": 9091}}},
@@ -347,6 +366,100 @@ class Apisix(Component):
                 "config.yaml": json.dumps(config, sort_keys=True, indent=1),
             },
             "routes": apisix["routes"],
+        }
+
+
+KONG_PREFIX = "/kong_prefix"
+KONG_CONFIG_PATH = "/kong/declarative"
+
+
+@component
+class Kong(Component):
+    name: ClassVar[str] = "kong"
+    capability: ClassVar[str] = "api-gateway"
+    layer = layers.COMMON
+    default: ClassVar[bool] = False
+    summary: ClassVar[str] = (
+        "Kong Gateway (open-source, DB-less declarative config, routes derived from the plan)."
+    )
+    docs: ClassVar[str] = (
+        "Kong in DB-less mode, so it needs no database: the declarative configuration "
+        "(`_format_version: 3.0`) is generated from the same plan-derived route table as "
+        "APISIX's — every component port declared `exposed_to=gateway` gets a service and a "
+        "route `/<component>/` (the full path is passed on). Choose it with "
+        "`layers.common.api-gateway.implementation: kong`. The proxy listens on 8000 "
+        "(`http`, first port, like every api-gateway implementation); the Admin API only on "
+        "127.0.0.1:8001 inside the pod (Kong Manager is off); the status listener on 8100 "
+        "serves `/status/ready` (readiness) and, with the global `prometheus` plugin, "
+        "`/metrics`. The root filesystem stays read-only: Kong's prefix (`KONG_PREFIX`, "
+        "generated nginx configuration, sockets, the DB-less cache) is a writable emptyDir. "
+        "Identity: as with APISIX, the applications are the OpenID Connect clients of the city "
+        "realm and the gateway only depends on Keycloak; gap: Kong's `openid-connect` plugin "
+        "is Enterprise-only, so the open-source image cannot enforce OIDC at the gateway "
+        "(cities that need it use Kong Enterprise or a plugin image of their own)."
+    )
+    requires = ("identity",)
+    images = {"main": Image("docker.io/library/kong", "3.9.0")}
+    Settings = ReplicatedSettings
+    sizing = GATEWAY_SIZING
+    ports = (Port("http", 8000, exposed_to="gateway"), Port("status", 8100))
+    resources = Resources(cpu_millis=500, memory_mi=512)
+    metrics = Metrics("status", "/metrics")
+    workload = Workload(
+        Probe("status", "/status/ready"),
+        replicas="replicas",
+        config_path=KONG_CONFIG_PATH,
+        writable=("/tmp", KONG_PREFIX),
+    )
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        routes = gateway_routes(build.plan)
+        declarative = {
+            "_format_version": "3.0",
+            "services": [
+                {
+                    "name": route.name,
+                    "url": route.url,
+                    "routes": [
+                        {
+                            "name": route.name,
+                            "paths": [route.path],
+                            "strip_path": False,
+                        }
+                    ],
+                }
+                for route in routes
+            ],
+            "plugins": [
+                {
+                    "name": "prometheus",
+                    "config": {
+                        "status_code_metrics": True,
+                        "latency_metrics": True,
+                        "bandwidth_metrics": True,
+                        "upstream_health_metrics": True,
+                    },
+                }
+            ],
+        }
+        return {
+            "config": {"kong.yml": yaml.safe_dump(declarative, sort_keys=True)},
+            "env": {
+                "KONG_DATABASE": "off",
+                "KONG_DECLARATIVE_CONFIG": f"{KONG_CONFIG_PATH}/kong.yml",
+                "KONG_PREFIX": KONG_PREFIX,
+                "KONG_PROXY_LISTEN": "0.0.0.0:8000",
+                "KONG_ADMIN_LISTEN": "127.0.0.1:8001",
+                "KONG_ADMIN_GUI_LISTEN": "off",
+                "KONG_STATUS_LISTEN": "0.0.0.0:8100",
+                "KONG_PROXY_ACCESS_LOG": "/dev/stdout",
+                "KONG_ADMIN_ACCESS_LOG": "/dev/stdout",
+                "KONG_PROXY_ERROR_LOG": "/dev/stderr",
+                "KONG_ADMIN_ERROR_LOG": "/dev/stderr",
+                "KONG_ANONYMOUS_REPORTS": "off",
+                # `auto` would start one worker per node CPU, beyond the pod's CPU and memory.
+                "KONG_NGINX_WORKER_PROCESSES": "2",
+            },
         }
 
 
