@@ -3,7 +3,9 @@ commands parse arguments, call the library and format output, nothing more."""
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import typer
 
@@ -43,13 +45,27 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click  # type: ignore[import-not-found,unused-ignore]  # typer's own dependency
-
-        if isinstance(error, click.exceptions.ClickException):
+        exceptions = _click_exceptions()
+        if isinstance(error, exceptions.ClickException):
             error.show()
-            sys.exit(2 if isinstance(error, click.UsageError) else 1)
+            sys.exit(2 if isinstance(error, exceptions.UsageError) else 1)
         if type(error).__module__.startswith("pulumi.automation"):
             # An engine error outside an action's own handling: its message, not a traceback.
             sys.stderr.write(f"error: the Pulumi engine failed: {str(error).strip()[-2000:]}\n")
             sys.exit(1)
-        raise
+        if os.environ.get("CITYKIT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"error: internal error: {type(error).__name__}: {error}\n"
+            "hint: this is a citykit bug; run again with CITYKIT_DEBUG=1 for the traceback\n"
+        )
+        sys.exit(1)
+
+
+def _click_exceptions() -> Any:
+    """click's exception module: vendored inside typer since 0.20, a dependency before."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions  # type: ignore[import-not-found,no-redef,unused-ignore]
+    return exceptions

@@ -274,28 +274,6 @@ class Rabbitmq(Component):
         }
 
 
-def gateway_routes(build: Any) -> list[dict[str, Any]]:
-    """Every port a component exposes to the gateway becomes a route `/<component>/`."""
-    routes = []
-    for planned in build.plan.components:
-        if planned.layer.key == "network":
-            continue
-        for port in planned.cls.ports:
-            if port.exposed_to == "gateway":
-                routes.append(
-                    {
-                        "uri": f"/{planned.name}/*",
-                        "name": planned.name,
-                        "upstream": {
-                            "type": "roundrobin",
-                            "scheme": "http",
-                            "nodes": {f"{planned.name}.{planned.namespace}.svc:{port.port}": 1},
-                        },
-                    }
-                )
-    return sorted(routes, key=lambda r: r["uri"])
-
-
 # Shared by every api-gateway implementation, so choosing one never changes the city's sizing.
 GATEWAY_SIZING = (
     SizingRule(

@@ -72,3 +72,16 @@ def test_catalog_and_schema() -> None:
 def test_unknown_environment_exits_2() -> None:
     result = run("validate", "-p", str(EXAMPLE), "-e", "qa", expect=2)
     assert "unknown environment 'qa'" in result.stderr
+
+
+def test_usage_errors_exit_2_without_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    for args in (["validate"], ["plan", "-p", "x.yaml", "--bogus"], ["no-such-command"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "citykit.cli", *args], capture_output=True, text=True
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "Error:" in result.stderr
