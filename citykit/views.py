@@ -18,7 +18,8 @@ def component_view(planned: PlannedComponent) -> dict[str, Any]:
         "layer": planned.layer.key,
         "clause": planned.layer.clause,
         "implementation": planned.name,
-        "version": ", ".join(ref.rsplit(":", 1)[-1] for ref in planned.images.values()) or "-",
+        "version": ", ".join(dict.fromkeys(r.rsplit(":", 1)[-1] for r in planned.images.values()))
+        or "-",
         "images": dict(planned.images),
         "namespace": planned.namespace,
         "requires": list(planned.requires),

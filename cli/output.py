@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,10 @@ from rich.console import Console
 
 from citykit.errors import CitykitError
 
-console = Console()
+# Piped or redirected output (a file, `less`, CI logs) has no terminal width; rich would assume
+# 80 columns and wrap every table cell. COLUMNS still wins when set.
+_PIPE_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+console = Console(width=_PIPE_WIDTH)
 err_console = Console(stderr=True)
 
 

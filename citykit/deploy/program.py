@@ -8,8 +8,8 @@
   the provider's readiness logic), and on the Namespace resource its namespace comes from;
 - generated credentials become Pulumi secrets (`string_data`), never plain state or output;
 - with `protect_data`, stateful components' StatefulSets and claims are protected and namespaces
-  retained on delete, so `destroy` keeps the data unless it is asked to delete it; without it,
-  StatefulSets delete their claims, so nothing is left behind."""
+  and CRDs retained on delete, so `destroy` keeps the data unless it is asked to delete it;
+  without it, StatefulSets delete their claims, so nothing is left behind."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ GENERATE_ANNOTATION = "citykit.io/generate"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
 STATEFUL_KINDS = ("StatefulSet", "PersistentVolumeClaim")
+# Kept on the cluster by `destroy` where data is protected: namespaces hold the kept claims, and
+# CRDs are cluster-wide (deleting one deletes every custom resource of its kind, other cities'
+# and teams' included; Helm keeps CRDs on uninstall for the same reason).
+RETAINED_KINDS = ("Namespace", "CustomResourceDefinition")
 
 
 def layer_token(layer: Layer) -> str:
@@ -131,7 +135,7 @@ def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
                 parent=parent,
                 depends_on=depends,
                 protect=stateful and kind in STATEFUL_KINDS,
-                retain_on_delete=options.protect_data and kind == "Namespace",
+                retain_on_delete=options.protect_data and kind in RETAINED_KINDS,
             )
             if kind == "Secret" and GENERATE_ANNOTATION in (metadata.get("annotations") or {}):
                 obj["stringData"] = _secret_values(obj, options.generated)

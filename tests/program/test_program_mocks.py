@@ -185,8 +185,8 @@ def test_stateful_data_is_protected_only_where_the_environment_says(
         if kind == "StatefulSet":
             policy = item.obj["spec"]["persistentVolumeClaimRetentionPolicy"]
             assert policy["whenDeleted"] == ("Retain" if protected else "Delete")
-        if kind == "Namespace":
-            assert bool(item.opts.retain_on_delete) == protected
+        retained = kind in ("Namespace", "CustomResourceDefinition") and protected
+        assert bool(item.opts.retain_on_delete) == retained, (component, kind)
 
 
 def test_compiled_objects_are_not_mutated_by_the_program(record: Recording) -> None:

@@ -6,8 +6,6 @@ hardened and passes checkov; the NetworkPolicies follow the routes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -17,11 +15,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from citykit import compiler, manifests, security
+from citykit import compiler, security
 from citykit.compiler import Compiled
 from citykit.routes import gateway_routes
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
-from tests.unit.test_checkov import checkov
+from tests.unit.test_checkov import assert_clean
 from tests.unit.test_render import KUBERNETES_VERSION, custom_kinds
 
 KONG_IMAGE = "library/kong:3.9.0"
@@ -198,7 +196,7 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
     expected = {f"kong -> {r.name} (gateway route)" for r in routes}
     expected |= {
         f"kong -> {dep}"
-        for dep in result.plan.by_name("kong").requires
+        for dep in result.plan.by_name("kong").peers
         if result.plan.by_name(dep).cls.ports
     }
     expected.add("kong -> kong (replicas and jobs of one component)")
@@ -217,32 +215,7 @@ def test_every_object_passes_strict_schema_validation(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_checkov_reports_no_failures(tmp_path: Path, env: str) -> None:
-    manifests.write(compiled(env), tmp_path / "out")
-    result = subprocess.run(
-        [
-            str(checkov()),
-            "-d",
-            str(tmp_path / "out"),
-            "--framework",
-            "kubernetes",
-            "-o",
-            "json",
-            "--compact",
-            "--skip-download",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "BC_API_KEY": "", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
-    )
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    failed = [
-        (f["check_id"], f["resource"]) for r in reports for f in r["results"]["failed_checks"]
-    ]
-    assert failed == []
-    assert reports[0]["summary"]["parsing_errors"] == 0
+    reports = assert_clean(compiled(env), tmp_path / "out")
     kong_resources = [
         c for r in reports for c in r["results"]["passed_checks"] if ".kong" in c["resource"]
     ]
