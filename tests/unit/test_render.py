@@ -171,9 +171,11 @@ def test_profile_strings_cannot_change_the_rendered_structure(write_profile, nam
     data["departments"][0]["name"] = name
     result = compiler.compile_city(write_profile(data), "dev")
     assert shape(result.objects()) == shape(compiled("dev").objects())
-    text = manifests.dump(result.objects())
-    reparsed = [o for o in yaml.safe_load_all(text) if o]
-    assert shape(reparsed) == shape(result.objects())
+    # Vendored CRDs are taken verbatim (no value reaches them); the rest is round-tripped.
+    rendered = [o for o in result.objects() if o["kind"] != "CustomResourceDefinition"]
+    text = manifests.dump(rendered)
+    reparsed = [o for o in yaml.load_all(text, Loader=yaml.CSafeLoader) if o]
+    assert shape(reparsed) == shape(rendered)
     names = [
         o["metadata"]["annotations"]["citykit.io/city-name"]
         for o in reparsed
