@@ -127,19 +127,23 @@ def bench_deploy() -> list[dict[str, Any]]:
             objects = len(compiler.compile_city(EXAMPLE, "dev").objects())
             files = sorted(str(p) for p in out.rglob("*.yaml") if p.name != "kustomization.yaml")
             apply = [*kubectl, "apply", "--server-side", "--force-conflicts"]
-            # Files that define CRDs go first and are waited for, as any kubectl user must do
-            # before applying custom resources; then the rest (namespaces come with the first).
-            with_crds = [
-                f for f in files if "kind: CustomResourceDefinition" in Path(f).read_text()
-            ]
-            zones = [f for f in files if f.endswith("/zones.yaml")]
-            first_files = zones + [f for f in with_crds if f not in zones]
-            rest = [f for f in files if f not in first_files]
-            baseline_apply = _run([*apply, *[a for f in first_files for a in ("-f", f)]], env)
+            # CRDs (and the namespaces) go first and are waited for, as any kubectl user must do
+            # before applying custom resources; then everything.
+            crds = Path(tmp) / "crds.yaml"
+            crds.write_text(
+                manifests.dump(
+                    [
+                        o
+                        for o in compiler.compile_city(EXAMPLE, "dev").objects()
+                        if o["kind"] in ("CustomResourceDefinition", "Namespace")
+                    ]
+                )
+            )
+            baseline_apply = _run([*apply, "-f", str(crds)], env)
             baseline_apply += _run(
                 [*kubectl, "wait", "--for=condition=established", "crd", "--all"], env
             )
-            baseline_apply += _run([*apply, *[a for f in rest for a in ("-f", f)]], env)
+            baseline_apply += _run([*apply, *[a for f in files for a in ("-f", f)]], env)
             baseline_delete = _run(
                 [
                     *kubectl,
