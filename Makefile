@@ -10,7 +10,7 @@ ENV ?= dev
 CHECKOV := $(HOME)/.cache/citykit/checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: setup system tools checkov lint unit e2e test demo bench clean
+.PHONY: setup system tools checkov lint unit e2e real test demo bench clean
 
 # Debian packages the tests use (only installed when missing).
 system:
@@ -43,10 +43,14 @@ lint: setup
 	scripts/typecheck
 
 unit: setup checkov
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not real"
 
 e2e: tools
 	$(BIN)/pytest -m e2e
+
+# Real containers: component images built from packages, the example city in `local` (root).
+real: tools
+	$(BIN)/pytest -m real
 
 # The test command: lint, then every tier (unit, Pulumi mocks, end-to-end on the local cluster).
 test: tools checkov lint

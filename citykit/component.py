@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from citykit.images.refs import local_ref
 from citykit.layers import Layer
 from citykit.model import Model
 
@@ -77,6 +78,40 @@ class Image:
             else (self.repository)
         )
         return f"{mirror.rstrip('/')}/{path}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """How this machine builds the component's image from packages when no registry is reachable
+    (`citykit images build`): a Debian bookworm minbase root with `debian` packages, `npm`
+    packages under /opt/app (on Debian's nodejs) and Go `tools`, then `script`; it runs as the
+    non-root `user`.
+    Debian ships older releases than upstream's tags, so `version` says what is really inside and
+    names the image (`citykit.local/<component>/<key>:<version>`). The entrypoint and cmd follow
+    the upstream image's, so the workload's `command`/`args` give the same command line."""
+
+    version: str  # version of the software inside, in the upstream tag's style (v2.42.0, 15-3.3)
+    source: str  # where it comes from, e.g. "debian:bookworm mosquitto", "npm:node-red@4.0.9"
+    debian: tuple[str, ...] = ()  # Debian packages installed into a bookworm minbase root
+    npm: tuple[str, ...] = ()  # npm packages installed (with Debian's nodejs) under /opt/app
+    # Go programs built by `citykit tools install`, copied in: (path in the image, tool name).
+    tools: tuple[tuple[str, str], ...] = ()
+    script: str = ""  # /bin/sh run as root in the root after the installs (dirs, config, links)
+    user: int = 10001  # the uid (and gid) the image runs as: the workload's `run_as`, never 0
+    # The passwd/group name given to `user` when the root has no such uid. It is created before
+    # the packages, so a package that adds the same system user (postgres) keeps this uid.
+    user_name: str = "app"
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = "/"
+    stop_signal: str = ""  # as upstream's STOPSIGNAL (nginx: SIGQUIT, postgres: SIGINT)
+    # A /bin/sh command run as `user` in the finished root (root filesystem as built, /tmp
+    # writable) that must exit 0: proof the software starts as non-root, or the build fails.
+    check: str = ""
+
+    def ref(self, component: str, key: str) -> str:
+        return local_ref(component, key, self.version)
 
 
 @dataclass(frozen=True)
@@ -208,6 +243,8 @@ class Component:
     foundation: ClassVar[bool] = False
     conflicts: ClassVar[tuple[str, ...]] = ()
     images: ClassVar[Mapping[str, Image]] = {}
+    # Recipes for building `images` locally from packages, keyed like `images` (citykit/images).
+    local_images: ClassVar[Mapping[str, LocalImage]] = {}
     Settings: ClassVar[type[ComponentSettings]] = ComponentSettings
     sizing: ClassVar[tuple[SizingRule, ...]] = ()
     ports: ClassVar[tuple[Port, ...]] = ()

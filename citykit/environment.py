@@ -16,7 +16,7 @@ from citykit.errors import Problem, ValidationFailed
 from citykit.loading import problems_from, read_yaml
 from citykit.model import Model
 
-SHIPPED = ("dev", "staging", "prod")
+SHIPPED = ("dev", "staging", "prod", "local")
 
 
 def deep_merge(base: Any, overlay: Any) -> Any:
@@ -55,6 +55,21 @@ class Cluster(Model):
     )
     context: str | None = Field(None, description="kubeconfig context for provider `existing`.")
     nodes: NodeCounts = Field(default_factory=NodeCounts, description="Simulated/kind node pools.")
+    real_node: bool = Field(
+        False,
+        description="Provider local: also run a real node (a kubelet with containerd on this "
+        "host, needs root) beside the simulated ones. Components with local images "
+        "(`localImages`) run there as real containers.",
+    )
+
+    @model_validator(mode="after")
+    def _real_node_is_local(self) -> Cluster:
+        if self.real_node and self.provider != "local":
+            raise ValueError(
+                "realNode is for provider local (kind nodes and existing clusters run "
+                "containers already)"
+            )
+        return self
 
 
 class Tls(Model):
@@ -110,6 +125,12 @@ class Environment(Model):
         pattern=r"^[a-z0-9][-a-z0-9.:]*(/[-a-z0-9._]+)*$",
         description="Registry (host[/path]) that replaces every image's registry, for "
         "air-gapped sites.",
+    )
+    local_images: bool = Field(
+        False,
+        description="Use the images `citykit images build` makes from packages, for every "
+        "component with a local recipe (pull policy Never, scheduled to the real node); the "
+        "others keep their upstream images.",
     )
     protect_data: bool = Field(
         True, description="Protect stateful resources (databases, volumes, buckets) from destroy."

@@ -216,7 +216,7 @@ def backups(
     if backup is None:
         return objects
     name = f"{component.name}-backup"
-    image = backup.image.ref(plan.environment.registry_mirror)
+    image = component.image_ref(backup.image, plan.environment.registry_mirror)
     size = next((s.value for s in component.sizing if s.name == "storage_gi"), 10)
     env: list[dict[str, Any]] = [
         {"name": "TARGET", "value": f"{component.name}.{component.namespace}.svc"}

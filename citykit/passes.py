@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 
 from citykit import operations, security
-from citykit.cluster.nodes import POOL_LABEL
+from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL
 from citykit.component import CheckSkip
 from citykit.plan import Plan, PlannedComponent
 from citykit.render import Object, TemplateError, _pod_templates
@@ -89,37 +89,51 @@ def schedule_on_pool(
     plan: Plan, component: PlannedComponent, objects: list[Object]
 ) -> list[Object]:
     """Pods go to the component's node pool; GPU and edge pools are tainted, so only components
-    that declare them tolerate the taint."""
+    that declare them tolerate the taint. A pod whose images are all built locally runs on the
+    real node instead (tainted too, so that nothing else lands there)."""
+    local = _local_refs(component)
     pool = component.cls.pool
     for obj in objects:
         for template in _pod_templates(obj):
             spec = template.setdefault("spec", {})
-            spec.setdefault("nodeSelector", {POOL_LABEL: pool})
-            if pool != "general":
+            containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+            taint: tuple[str, str] | None
+            if local and {c.get("image") for c in containers} <= local:
+                selector, taint = {RUNTIME_LABEL: RUNTIME}, (RUNTIME_LABEL, RUNTIME)
+            else:
+                selector = {POOL_LABEL: pool}
+                taint = (POOL_LABEL, pool) if pool != "general" else None
+            spec.setdefault("nodeSelector", selector)
+            if taint is not None:
+                key, value = taint
                 spec.setdefault(
                     "tolerations",
-                    [
-                        {
-                            "key": POOL_LABEL,
-                            "operator": "Equal",
-                            "value": pool,
-                            "effect": "NoSchedule",
-                        }
-                    ],
+                    [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
                 )
     return objects
+
+
+def _local_refs(component: PlannedComponent) -> set[str]:
+    """The component's locally built image references (none unless the plan chose them)."""
+    if not component.local_images:
+        return set()
+    return {ref for key, ref in component.images.items() if key in component.cls.local_images}
 
 
 def image_pull_policy(
     plan: Plan, component: PlannedComponent, objects: list[Object]
 ) -> list[Object]:
     """`Always`: the registry (or the city's mirror) checks the node's pull credentials for
-    every pod, so a cached image is never used by a pod that could not pull it itself."""
+    every pod, so a cached image is never used by a pod that could not pull it itself. Locally
+    built images are never pulled (no registry has them): `Never`, so a missing one says
+    ErrImageNeverPull at once instead of retrying a pull."""
+    local = _local_refs(component)
     for obj in objects:
         for template in _pod_templates(obj):
             spec = template.get("spec", {})
             for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-                container.setdefault("imagePullPolicy", "Always")
+                policy = "Never" if container.get("image") in local else "Always"
+                container.setdefault("imagePullPolicy", policy)
     return objects
 
 
@@ -167,7 +181,10 @@ def derived_checkov_skips(component: PlannedComponent, objects: list[Object]) ->
         "secretKeyRef" in json.dumps(container.get("env", []))
         for obj in objects
         for template in _pod_templates(obj)
-        for container in template.get("spec", {}).get("containers", [])
+        for container in [
+            *template.get("spec", {}).get("initContainers", []),
+            *template.get("spec", {}).get("containers", []),
+        ]
     )
     if secret_env:
         skips.append(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from citykit import layers
-from citykit.component import Component, ComponentSettings, PodSecurityException
+from citykit.component import Component, ComponentSettings, Image, PodSecurityException
 from citykit.environment import Environment
 from citykit.errors import Problem, ValidationFailed
 from citykit.layers import Layer
@@ -41,6 +41,9 @@ class PlannedComponent:
     # Component names this one talks to: its required and used capabilities (foundations it
     # only waits for are ordering, not traffic). Network policies are derived from these.
     peers: tuple[str, ...] = ()
+    # Images of the component are built locally (environment `localImages`): its pods whose
+    # images are all local run as real containers on the local cluster's real node.
+    local_images: bool = False
 
     @property
     def name(self) -> str:
@@ -57,6 +60,15 @@ class PlannedComponent:
     @property
     def exceptions(self) -> tuple[PodSecurityException, ...]:
         return self.cls.exceptions
+
+    def image_ref(self, image: Image, mirror: str | None) -> str:
+        """The reference for an image the component uses besides its workloads' (a backup's):
+        the planned one when it is one of the component's own images (so a local build is used
+        where the plan chose it), else the mirror's."""
+        for key, declared in self.cls.images.items():
+            if declared == image:
+                return self.images[key]
+        return image.ref(mirror)
 
     def size(self, name: str) -> int:
         for item in self.sizing:
@@ -255,6 +267,24 @@ def _sizing(
     return tuple(result)
 
 
+def _any_local(cls: type[Component], environment: Environment) -> bool:
+    return environment.local_images and any(key in cls.local_images for key in cls.images)
+
+
+def _images(cls: type[Component], environment: Environment) -> dict[str, str]:
+    """Image references by key: the environment's mirror of upstream's, or the locally built
+    image where the environment asks for local images and the component has a recipe."""
+    refs = {}
+    for key, image in sorted(cls.images.items()):
+        recipe = cls.local_images.get(key) if environment.local_images else None
+        refs[key] = (
+            recipe.ref(cls.name, key)
+            if recipe is not None
+            else image.ref(environment.registry_mirror)
+        )
+    return refs
+
+
 def build_plan(
     profile: ProfileBase, environment: Environment, registry: Registry, file: str = ""
 ) -> Plan:
@@ -281,7 +311,6 @@ def build_plan(
     paths = {name: _setting_path(cls) for name, (cls, _) in by_name.items()}
     ordered = _toposort(nodes, order_key, file, paths)
 
-    mirror = environment.registry_mirror
     planned = tuple(
         PlannedComponent(
             cls=by_name[name][0],
@@ -289,10 +318,9 @@ def build_plan(
             namespace=namespace_for(profile.city.slug, by_name[name][0].layer),
             requires=nodes[name],
             sizing=_sizing(by_name[name][0], by_name[name][1], profile, environment),
-            images={
-                key: image.ref(mirror) for key, image in sorted(by_name[name][0].images.items())
-            },
+            images=_images(by_name[name][0], environment),
             peers=talks_to[name],
+            local_images=_any_local(by_name[name][0], environment),
         )
         for name in ordered
     )

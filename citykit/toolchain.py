@@ -8,6 +8,7 @@ leaves a half-written binary behind."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -32,6 +33,32 @@ PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 PROVIDER_VERSION = "4.25.0-alpha.1768448096"
 ETCD_VERSION = "v3.7.3"
 KWOK_VERSION = "v0.8.0"
+COREDNS_VERSION = "v1.12.1"
+NETPOL_VERSION = "v0.8.0"  # sigs.k8s.io/kube-network-policies
+CERT_MANAGER_VERSION = "v1.17.2"
+# Prometheus v3.3.0 is Go module version v0.303.0 (tools/prometheus): the local prometheus image's
+# binaries, since Debian's prometheus has no Kubernetes service discovery.
+PROMETHEUS_VERSION = "v3.3.0"
+# A fixed build date keeps the kube binaries byte-identical across machines and rebuilds.
+_KUBE_BUILD_DATE = "2026-01-01T00:00:00Z"
+
+
+def _kube_version_ldflags(version: str) -> str:
+    """What kubernetes' own build (hack/lib/version.sh) stamps into every binary: without it they
+    report `v0.0.0-master+$Format:%H$`, which `kubectl version` cannot parse."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": _KUBE_BUILD_DATE,
+    }
+    return " ".join(
+        f"-X {package}.{key}={value}"
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in values.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -41,10 +68,19 @@ class Tool:
     package: str  # the Go package of its main
     version: str
     ldflags: str = ""
+    # Statically linked (CGO off): the binary is also put into a container image with nothing else.
+    static: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything besides the version that decides the binary, so a changed build recipe is
+        rebuilt instead of taken from the cache."""
+        recipe = f"{self.package}|{self.ldflags}|{self.static}"
+        return hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
     @property
     def home(self) -> Path:
-        return paths.cache_dir() / "tools" / f"{self.name}-{self.version}"
+        return paths.cache_dir() / "tools" / f"{self.name}-{self.version}-{self.fingerprint}"
 
     @property
     def binary(self) -> Path:
@@ -56,19 +92,66 @@ class Tool:
 
 TOOLS: tuple[Tool, ...] = (
     Tool("etcd", "etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION),
-    Tool(
-        "kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION
-    ),
-    Tool(
-        "kube-controller-manager",
-        "kubernetes",
-        "k8s.io/kubernetes/cmd/kube-controller-manager",
-        KUBERNETES_VERSION,
-    ),
-    Tool(
-        "kube-scheduler", "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler", KUBERNETES_VERSION
+    *(
+        Tool(
+            name,
+            "kubernetes",
+            f"k8s.io/kubernetes/cmd/{name}",
+            KUBERNETES_VERSION,
+            _kube_version_ldflags(KUBERNETES_VERSION),
+        )
+        for name in (
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            # The real node: a kubelet and kube-proxy from the same release as the control plane.
+            "kubelet",
+            "kube-proxy",
+        )
     ),
     Tool("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
+    # Cluster DNS and NetworkPolicy enforcement of the real node run as pods: static binaries that
+    # are their images' only content.
+    Tool(
+        "coredns",
+        "coredns",
+        "github.com/coredns/coredns",
+        COREDNS_VERSION,
+        f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}",
+        static=True,
+    ),
+    Tool(
+        "kube-network-policies",
+        "netpol",
+        "sigs.k8s.io/kube-network-policies/cmd",
+        NETPOL_VERSION,
+        static=True,
+    ),
+    # cert-manager's controller for the real node (its image): upstream's cmd/controller module,
+    # copied into tools/cert-manager because the module proxy does not serve it (see README).
+    Tool(
+        "cert-manager-controller",
+        "cert-manager",
+        "github.com/cert-manager/cert-manager/controller-binary",
+        CERT_MANAGER_VERSION,
+        f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={CERT_MANAGER_VERSION}",
+        static=True,
+    ),
+    *(
+        Tool(
+            name,
+            "prometheus",
+            f"github.com/prometheus/prometheus/cmd/{name}",
+            PROMETHEUS_VERSION,
+            "-X github.com/prometheus/common/version.Version="
+            f"{PROMETHEUS_VERSION.lstrip('v')} "
+            "-X github.com/prometheus/common/version.Branch=HEAD "
+            "-X github.com/prometheus/common/version.BuildUser=citykit "
+            f"-X github.com/prometheus/common/version.BuildDate={_KUBE_BUILD_DATE}",
+            static=True,
+        )
+        for name in ("prometheus", "promtool")
+    ),
     Tool(
         "pulumi",
         "pulumi",
@@ -185,6 +268,7 @@ def _build_group(group: str, tools: list[Tool], log: Path) -> None:
                 [_go(), "build", f"-ldflags={ldflags}", "-o", str(out / tool.name), tool.package],
                 work,
                 log,
+                {"CGO_ENABLED": "0"} if tool.static else None,
             )
         for tool in tools:
             staging = Path(tmp) / f"home-{tool.name}"
@@ -205,6 +289,23 @@ def link_all() -> None:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(tool.binary)
+
+
+def prune() -> list[Path]:
+    """Remove builds of the tools' other versions or recipes (what a version bump leaves)."""
+    cache = paths.cache_dir() / "tools"
+    current = {tool.home for tool in TOOLS}
+    removed = []
+    for tool in TOOLS:
+        for home in cache.glob(f"{tool.name}-*"):
+            prefix_owner = max(
+                (t for t in TOOLS if home.name.startswith(f"{t.name}-")),
+                key=lambda t: len(t.name),
+            )
+            if home.is_dir() and home not in current and prefix_owner is tool:
+                shutil.rmtree(home, ignore_errors=True)
+                removed.append(home)
+    return removed
 
 
 def install(progress: Progress | None = None) -> list[tuple[Tool, float]]:
@@ -229,4 +330,5 @@ def install(progress: Progress | None = None) -> list[tuple[Tool, float]]:
             built.append((tool, seconds))
             report(tool, "built")
     link_all()
+    prune()
     return built

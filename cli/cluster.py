@@ -62,7 +62,10 @@ def up(
         kind.create(target.name, target.nodes, target.plan)
         return
     LocalCluster(target.name).up(
-        target.nodes, security.audit_policy(target.plan), progress=output.say
+        target.nodes,
+        security.audit_policy(target.plan),
+        progress=output.say,
+        real_node=target.real_node,
     )
 
 

@@ -1,5 +1,6 @@
 """The explicit list of subcommands. Adding a command means one module and one line here.
-Each module defines `register(app)`; `tools` and `cluster` are command groups (`app`)."""
+Each module defines `register(app)`; `tools`, `images` and `cluster` are command
+groups (`app`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ COMMANDS = (
     "status",
     "outputs",
 )
-GROUPS = ("cluster", "tools")
+GROUPS = ("cluster", "images", "tools")
 
 
 def register(app: typer.Typer) -> None:

@@ -30,3 +30,12 @@ class Format(StrEnum):
 OutputOption = Annotated[
     Format, typer.Option("--output", "-o", help="table for people, json for automation.")
 ]
+OptionalProfileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="City profile YAML; without it, every component in the catalog.",
+        show_default=False,
+    ),
+]

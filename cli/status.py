@@ -31,13 +31,18 @@ def register(app: typer.Typer) -> None:
             output.print_json([vars(r) for r in rows])
         else:
             table = Table(title=f"{compiled.plan.slug} in {env}", title_justify="left")
-            for column in ("clause", "layer", "component", "state", "detail"):
+            for column in ("clause", "layer", "component", "state", "runs", "detail"):
                 table.add_column(column)
             colours = {"ready": "green", "progressing": "yellow"}
             for row in rows:
                 colour = colours.get(row.state, "red")
                 table.add_row(
-                    row.clause, row.layer, row.component, f"[{colour}]{row.state}[/]", row.detail
+                    row.clause,
+                    row.layer,
+                    row.component,
+                    f"[{colour}]{row.state}[/]",
+                    row.runs,
+                    row.detail,
                 )
             output.console.print(table)
         not_ready = [r.component for r in rows if r.state != "ready"]

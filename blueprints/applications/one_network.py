@@ -14,6 +14,7 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     Port,
     Probe,
     Resources,
@@ -24,6 +25,64 @@ from citykit.component import (
 from citykit.registry import component
 
 PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
+# Debian's nginx (1.22) set up as nginx-unprivileged is: uid 101, port 8080, pid and temporary
+# files in /tmp, logs to the container's stdout/stderr, pages from /usr/share/nginx/html, upstream's
+# CMD and STOPSIGNAL. It writes only to /tmp and /var/cache/nginx (the workload's volumes).
+PORTAL_NGINX_CONF = """worker_processes auto;
+error_log /var/log/nginx/error.log notice;
+pid /tmp/nginx.pid;
+events {
+    worker_connections 1024;
+}
+http {
+    client_body_temp_path /tmp/client_temp;
+    proxy_temp_path /tmp/proxy_temp_path;
+    fastcgi_temp_path /tmp/fastcgi_temp;
+    uwsgi_temp_path /tmp/uwsgi_temp;
+    scgi_temp_path /tmp/scgi_temp;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /var/log/nginx/access.log;
+    sendfile on;
+    keepalive_timeout 65;
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
+PORTAL_SITE_CONF = """server {
+    listen 8080;
+    server_name localhost;
+    location / {
+        root /usr/share/nginx/html;
+        index index.html index.htm;
+    }
+    error_page 500 502 503 504 /50x.html;
+    location = /50x.html {
+        root /usr/share/nginx/html;
+    }
+}
+"""
+PORTAL_LOCAL = LocalImage(
+    version="1.22.1",
+    source="debian:bookworm nginx",
+    debian=("nginx",),
+    script=f"""
+rm -f /etc/nginx/sites-enabled/default
+cat > /etc/nginx/nginx.conf <<'EOF'
+{PORTAL_NGINX_CONF}EOF
+cat > /etc/nginx/conf.d/default.conf <<'EOF'
+{PORTAL_SITE_CONF}EOF
+cp /usr/share/nginx/html/index.html /usr/share/nginx/html/50x.html
+mkdir -p /var/log/nginx /var/cache/nginx
+ln -sf /dev/stdout /var/log/nginx/access.log
+ln -sf /dev/stderr /var/log/nginx/error.log
+chown 101:101 /var/cache/nginx
+""",
+    user=101,
+    user_name="nginx",
+    cmd=("nginx", "-g", "daemon off;"),
+    stop_signal="SIGQUIT",
+    check="nginx -v 2>&1 | grep -q 'nginx/1.22'\nnginx -t -q",
+)
 
 
 class AppSettings(ComponentSettings):
@@ -36,6 +95,7 @@ class Application(Component):
 
     layer = layers.APPLICATIONS
     images = {"main": PORTAL_IMAGE}
+    local_images = {"main": PORTAL_LOCAL}
     Settings = AppSettings
     ports = (Port("http", 8080, exposed_to="gateway"),)
     resources = Resources(cpu_millis=250, memory_mi=256)

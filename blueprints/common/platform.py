@@ -16,6 +16,7 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     Metrics,
     Port,
     Probe,
@@ -528,6 +529,28 @@ class Keycloak(Component):
         }
 
 
+# Node-RED from npm on Debian's nodejs 18 (node-red 4 needs node >= 18.5), started as the
+# nodered/node-red image starts it: red.js with the user directory /data, where flows and
+# settings live (the workload's writable volume), further arguments after it. npm is used for the
+# install only, so the editor's palette manager cannot install nodes at run time.
+NODE_RED_LOCAL = LocalImage(
+    version="4.0.9",
+    source="npm:node-red@4.0.9 + debian:bookworm nodejs",
+    debian=("ca-certificates",),  # for flows that call HTTPS services
+    npm=("node-red@4.0.9",),
+    script="mkdir -p /data\nchown 10001:10001 /data\n",
+    user_name="node-red",
+    entrypoint=("/usr/bin/node", "/opt/app/node_modules/node-red/red.js", "--userDir", "/data"),
+    env=(
+        ("HOME", "/data"),
+        ("NODE_PATH", "/opt/app/node_modules:/data/node_modules"),
+        ("FLOWS", "flows.json"),
+    ),
+    workdir="/opt/app",
+    check="node /opt/app/node_modules/node-red/red.js --help | grep -q 'Node-RED v4.0.9'",
+)
+
+
 @component
 class NodeRed(Component):
     name: ClassVar[str] = "node-red"
@@ -542,6 +565,7 @@ class NodeRed(Component):
     )
     requires = ("message-broker",)
     images = {"main": Image("docker.io/nodered/node-red", "4.0.9")}
+    local_images = {"main": NODE_RED_LOCAL}
     ports = (Port("http", 1880),)
     resources = Resources(cpu_millis=250, memory_mi=512)
     workload = Workload(Probe("http", "/"), writable=("/tmp", "/data"))

@@ -15,6 +15,7 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     Metrics,
     PodSecurityException,
     Port,
@@ -99,6 +100,73 @@ class Minio(Component):
         }
 
 
+# The official postgres image's start-up, in short, so the workload's env (POSTGRES_PASSWORD,
+# PGDATA, POSTGRES_DB) means the same: on an empty PGDATA, initdb with the password (from a
+# file, never the command line), password (scram) logins from the network, POSTGRES_DB created
+# with the postgis extension, as the postgis image's init script does; then postgres runs. It
+# writes only to PGDATA, /var/run/postgresql and /tmp (the workload's volumes).
+POSTGIS_ENTRYPOINT = """#!/bin/sh
+set -eu
+if [ "${1#-}" != "$1" ]; then set -- postgres "$@"; fi
+if [ "$1" = postgres ] && [ ! -s "${PGDATA:?PGDATA must be set}/PG_VERSION" ]; then
+  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set to initialise the database}"
+  user="${POSTGRES_USER:-postgres}"
+  db="${POSTGRES_DB:-$user}"
+  mkdir -p "$PGDATA"
+  chmod 700 "$PGDATA"
+  pwfile="$(mktemp)"
+  printf '%s\\n' "$POSTGRES_PASSWORD" > "$pwfile"
+  initdb --username="$user" --pwfile="$pwfile" --auth-local=trust \\
+    --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-}
+  rm -f "$pwfile"
+  printf 'host all all all scram-sha-256\\n' >> "$PGDATA/pg_hba.conf"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p 5432" -w start
+  if [ "$db" != postgres ]; then
+    psql -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \\"$db\\""
+  fi
+  psql -v ON_ERROR_STOP=1 -U "$user" -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS postgis'
+  pg_ctl -D "$PGDATA" -m fast -w stop
+fi
+exec "$@"
+"""
+POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
+# Debian bookworm has PostgreSQL 15 and PostGIS 3.3 (upstream's image: 17 and 3.5); a data
+# directory made by one major version cannot be opened by the other.
+POSTGIS_LOCAL = LocalImage(
+    version="15-3.3",
+    source="debian:bookworm postgresql-15 postgresql-15-postgis-3",
+    debian=("postgresql-15", "postgresql-15-postgis-3"),
+    script=f"""
+rm -rf /var/lib/postgresql/15 /etc/postgresql/15
+sed -ri "s!^#?(listen_addresses)\\s*=\\s*\\S+.*!\\1 = '*'!" \\
+  /usr/share/postgresql/15/postgresql.conf.sample
+cat > /usr/local/bin/docker-entrypoint.sh <<'EOF'
+{POSTGIS_ENTRYPOINT}EOF
+chmod 755 /usr/local/bin/docker-entrypoint.sh
+mkdir -p /var/lib/postgresql/data /run/postgresql
+chown 999:999 /var/lib/postgresql/data /run/postgresql
+chmod 1777 /var/lib/postgresql/data
+chmod 3777 /run/postgresql
+""",
+    user=999,
+    user_name="postgres",
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    cmd=("postgres",),
+    env=(
+        ("PATH", f"{POSTGRES_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("LANG", "C.UTF-8"),
+        ("PGDATA", "/var/lib/postgresql/data"),
+    ),
+    stop_signal="SIGINT",
+    check="""
+postgres --version | grep -q 'PostgreSQL) 15\\.'
+initdb -D /tmp/check -U postgres --auth=trust >/dev/null
+echo 'CREATE EXTENSION postgis; SELECT postgis_full_version();' \\
+  | postgres --single -D /tmp/check postgres | grep -q 'POSTGIS="3.3'
+""",
+)
+
+
 @component
 class Postgis(Component):
     name: ClassVar[str] = "postgis"
@@ -111,6 +179,7 @@ class Postgis(Component):
         "superuser password is generated at deploy time and kept as a Pulumi secret."
     )
     images = {"main": Image("docker.io/postgis/postgis", "17-3.5")}
+    local_images = {"main": POSTGIS_LOCAL}
     Settings = StoreSettings
     sizing = (
         SizingRule(
@@ -157,6 +226,18 @@ class Postgis(Component):
         }
 
 
+# Debian's VictoriaMetrics single-node (v1.79, upstream's image: v1.115), with upstream's binary
+# path linked so a `command` written for the upstream image runs too.
+VICTORIA_METRICS_LOCAL = LocalImage(
+    version="v1.79.5",
+    source="debian:bookworm victoria-metrics",
+    debian=("victoria-metrics",),
+    script="ln -s /usr/bin/victoria-metrics /victoria-metrics-prod\nmkdir -p /storage\n",
+    entrypoint=("/usr/bin/victoria-metrics",),
+    check="victoria-metrics -help 2>&1 | grep -q -- -storageDataPath",
+)
+
+
 @component
 class VictoriaMetrics(Component):
     name: ClassVar[str] = "victoria-metrics"
@@ -168,6 +249,7 @@ class VictoriaMetrics(Component):
         "with a small footprint and answers PromQL. Storage is derived from the message rate."
     )
     images = {"main": Image("docker.io/victoriametrics/victoria-metrics", "v1.115.0")}
+    local_images = {"main": VICTORIA_METRICS_LOCAL}
     Settings = StoreSettings
     sizing = (
         SizingRule(

@@ -13,6 +13,7 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     Metrics,
     Port,
     Probe,
@@ -53,6 +54,19 @@ class CertManager(Component):
     images = {
         "main": Image("quay.io/jetstack/cert-manager-controller", VERSION),
         "acmesolver": Image("quay.io/jetstack/cert-manager-acmesolver", VERSION),
+    }
+    # The controller built from upstream's cmd/controller at the same tag (tools/cert-manager), at
+    # the path upstream's image has it. The ACME solver is only started for HTTP-01 challenges,
+    # which a local city does not use, so it has no local recipe.
+    local_images = {
+        "main": LocalImage(
+            version=VERSION,
+            source=f"go:github.com/cert-manager/cert-manager@{VERSION} (cmd/controller)",
+            debian=("ca-certificates",),
+            tools=(("/app/cmd/controller/controller", "cert-manager-controller"),),
+            entrypoint=("/app/cmd/controller/controller",),
+            check="/app/cmd/controller/controller --help >/dev/null",
+        )
     }
     Settings = ComponentSettings
     ports = (Port("metrics", 9402), Port("healthz", 9403))

@@ -18,6 +18,7 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     Metrics,
     Port,
     Probe,
@@ -29,6 +30,58 @@ from citykit.component import (
 from citykit.registry import component
 
 CURL = Image("docker.io/curlimages/curl", "8.13.0")
+
+# Prometheus v3.3.0 itself (static binaries built by `citykit tools install` from its Go module),
+# not Debian's 2.42, which is built without Kubernetes service discovery, the heart of the scrape
+# configuration. Laid out as upstream's image: /bin/prometheus and /bin/promtool, a default
+# config, the data directory /prometheus, nobody (65534), the same ENTRYPOINT and CMD. The web UI's
+# assets are not built (npm), so /graph is empty; the API and /-/ready serve as upstream's.
+PROMETHEUS_DEFAULT_CONFIG = """global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["localhost:9090"]
+"""
+PROMETHEUS_LOCAL = LocalImage(
+    version="v3.3.0",
+    source="go:github.com/prometheus/prometheus@v0.303.0 (v3.3.0) + debian:bookworm",
+    debian=("ca-certificates",),
+    tools=(("/bin/prometheus", "prometheus"), ("/bin/promtool", "promtool")),
+    script=f"""
+mkdir -p /etc/prometheus /prometheus
+cat > /etc/prometheus/prometheus.yml <<'EOF'
+{PROMETHEUS_DEFAULT_CONFIG}EOF
+chown 65534:65534 /prometheus
+""",
+    user=65534,
+    user_name="nobody",
+    entrypoint=("/bin/prometheus",),
+    cmd=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
+    workdir="/prometheus",
+    check="prometheus --version 2>&1 | grep -q 'version 3.3.0'\n"
+    "promtool check config /etc/prometheus/prometheus.yml >/dev/null",
+)
+# Debian's Alertmanager 0.25 (upstream's image: v0.28) laid out as upstream's: /bin/alertmanager,
+# the default config at /etc/alertmanager/alertmanager.yml, data in /alertmanager.
+ALERTMANAGER_LOCAL = LocalImage(
+    version="v0.25.0",
+    source="debian:bookworm prometheus-alertmanager",
+    debian=("prometheus-alertmanager",),
+    script="""
+ln -s /usr/bin/prometheus-alertmanager /usr/bin/alertmanager
+mkdir -p /etc/alertmanager /alertmanager
+cp /etc/prometheus/alertmanager.yml /etc/alertmanager/alertmanager.yml
+chown 65534:65534 /alertmanager
+""",
+    user=65534,
+    user_name="nobody",
+    entrypoint=("/bin/alertmanager",),
+    cmd=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+    workdir="/alertmanager",
+    check="alertmanager --version 2>&1 | grep -q 'version 0.25'\n"
+    "amtool check-config /etc/alertmanager/alertmanager.yml >/dev/null",
+)
 
 
 class RetentionSettings(ComponentSettings):
@@ -50,6 +103,7 @@ class Prometheus(Component):
     )
     requires = ("alerting",)
     images = {"main": Image("docker.io/prom/prometheus", "v3.3.0")}
+    local_images = {"main": PROMETHEUS_LOCAL}
     Settings = RetentionSettings
     sizing = (
         SizingRule(
@@ -105,6 +159,7 @@ class Alertmanager(Component):
         "(a webhook the operations team configures)."
     )
     images = {"main": Image("docker.io/prom/alertmanager", "v0.28.1")}
+    local_images = {"main": ALERTMANAGER_LOCAL}
     ports = (Port("http", 9093),)
     resources = Resources(cpu_millis=100, memory_mi=256)
     metrics = Metrics("http")

@@ -11,12 +11,33 @@ from citykit.component import (
     Component,
     ComponentSettings,
     Image,
+    LocalImage,
     PodSecurityException,
     Port,
     Resources,
+    SecretSpec,
     SizingRule,
 )
 from citykit.registry import component
+
+# Debian's Mosquitto laid out like the eclipse-mosquitto image: uid 1883, config, data and log
+# under /mosquitto, the same CMD (its entrypoint only execs the command). The workload mounts
+# its config over /mosquitto/config and a scratch volume at /mosquitto/data.
+MOSQUITTO_LOCAL = LocalImage(
+    version="2.0.11",
+    source="debian:bookworm mosquitto",
+    debian=("mosquitto",),
+    script="""
+mkdir -p /mosquitto/config /mosquitto/data /mosquitto/log
+printf '%s\n' 'persistence true' 'persistence_location /mosquitto/data/' 'log_dest stdout' \
+  > /mosquitto/config/mosquitto.conf
+chown -R 1883:1883 /mosquitto
+""",
+    user=1883,
+    user_name="mosquitto",
+    cmd=("/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"),
+    check="/usr/sbin/mosquitto -h | grep -q '^mosquitto version 2.0.11'",
+)
 
 
 class BrokerSettings(ComponentSettings):
@@ -63,6 +84,7 @@ class Mosquitto(Component):
     default: ClassVar[bool] = False
     summary: ClassVar[str] = "Single-node MQTT broker for small cities (under ~20,000 devices)."
     images = {"broker": Image("docker.io/library/eclipse-mosquitto", "2.0.22")}
+    local_images = {"broker": MOSQUITTO_LOCAL}
     Settings = BrokerSettings
     sizing = (
         SizingRule(
@@ -71,3 +93,5 @@ class Mosquitto(Component):
     )
     ports = (Port("mqtt", 1883, exposed_to="devices"),)
     resources = Resources(cpu_millis=200, memory_mi=256)
+    # The devices' MQTT credentials; the broker refuses anonymous clients.
+    secrets = (SecretSpec("devices", ("user", "password")),)

@@ -38,19 +38,66 @@ def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
     path.chmod(0o600)
 
 
-def _name(common: str, organisation: str | None = None) -> x509.Name:
+def name(common: str, organisation: str | None = None) -> x509.Name:
     parts = [x509.NameAttribute(NameOID.COMMON_NAME, common)]
     if organisation:
         parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
     return x509.Name(parts)
 
 
-def generate(pki: Path) -> None:
-    """Write ca.crt/key, apiserver.crt/key, admin.crt/key and sa.key/sa.pub into `pki`."""
+def _ca(pki: Path) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return ca, key
+
+
+def issue(
+    pki: Path,
+    stem: str,
+    subject: x509.Name,
+    *,
+    server: bool = False,
+    dns: tuple[str, ...] = (),
+    ips: tuple[str, ...] = (),
+) -> None:
+    """Write `<stem>.crt/key` signed by the cluster CA in `pki`: a client certificate (the
+    subject's CN is the user, O its group) or, with `server`, a serving one for `dns` and `ips`."""
+    ca, ca_key = _ca(pki)
+    now = datetime.datetime.now(datetime.UTC)
+    key = _key()
+    usage = (
+        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+        if server
+        else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if server:
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, pki / f"{stem}.key")
+
+
+def generate(pki: Path, extra_ips: tuple[str, ...] = ()) -> None:
+    """Write ca.crt/key, apiserver.crt/key, admin.crt/key and sa.key/sa.pub into `pki`; the API
+    server's certificate also names `extra_ips` (the real node's address, where pods reach it)."""
     pki.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = _key()
-    ca_name = _name("citykit-local-ca")
+    ca_name = name("citykit-local-ca")
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -67,39 +114,15 @@ def generate(pki: Path) -> None:
     )
     (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     _write_key(ca_key, pki / "ca.key")
-
-    def leaf(name: str, subject: x509.Name, server: bool) -> None:
-        key = _key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [
-                        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-                        if server
-                        else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
-                    ]
-                ),
-                critical=False,
-            )
-        )
-        if server:
-            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in API_SANS]
-            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in API_IPS]
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        (pki / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _write_key(key, pki / f"{name}.key")
-
-    leaf("apiserver", _name("kube-apiserver"), server=True)
-    leaf("admin", _name("citykit-admin", "system:masters"), server=False)
+    issue(
+        pki,
+        "apiserver",
+        name("kube-apiserver"),
+        server=True,
+        dns=API_SANS,
+        ips=(*API_IPS, *extra_ips),
+    )
+    issue(pki, "admin", name("citykit-admin", "system:masters"))
     sa_key = _key()
     _write_key(sa_key, pki / "sa.key")
     (pki / "sa.pub").write_bytes(

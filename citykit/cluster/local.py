@@ -28,11 +28,19 @@ from typing import Any
 import yaml
 
 from citykit import paths, security, toolchain
-from citykit.cluster import certs
+from citykit.cluster import addons, certs, realnode
 from citykit.cluster.nodes import NodeSpec, node_object
+from citykit.cluster.realnode import RealNode
 from citykit.errors import InputError, OperationFailed, ToolMissing
+from citykit.images import containerd
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# The real node's processes, started after the control plane when the environment asks for it.
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "volumes")
+# The simulated nodes carry this annotation (nodes.node_object); kwok manages only those, so a
+# real kubelet's node is left to the kubelet.
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
+KWOK_VOLUME_ROOT = "/var/lib/citykit-local"
 STORAGE_CLASS = "citykit-local"
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 90.0
@@ -86,20 +94,32 @@ class LocalCluster:
 
     def components(self) -> list[ComponentState]:
         state = self._state() or {}
+        binaries = state.get("binaries", {})
         return [
             ComponentState(
                 name,
-                state["pids"][name],
+                pid,
                 state["ports"].get(name, 0),
-                _alive(state["pids"][name], name),
+                _alive(pid, binaries.get(name, name)),
             )
-            for name in COMPONENTS
-            if name in state.get("pids", {})
+            for name, pid in state.get("pids", {}).items()
         ]
 
+    def expected(self) -> tuple[str, ...]:
+        state = self._state() or {}
+        return (*COMPONENTS, *NODE_COMPONENTS) if state.get("real_node") else COMPONENTS
+
     def running(self) -> bool:
-        found = self.components()
-        return len(found) == len(COMPONENTS) and all(c.alive for c in found) and self._healthy()
+        found = {c.name: c for c in self.components()}
+        return (
+            all(name in found and found[name].alive for name in self.expected()) and self._healthy()
+        )
+
+    @property
+    def real_node(self) -> RealNode | None:
+        """The real node of this cluster, when it was started with one."""
+        state = self._state() or {}
+        return RealNode(self.dir, self.name) if state.get("real_node") else None
 
     def exists(self) -> bool:
         return self.dir.exists()
@@ -110,7 +130,10 @@ class LocalCluster:
         nodes: list[NodeSpec],
         audit_policy: dict[str, Any] | None = None,
         progress: Progress | None = None,
+        real_node: bool = False,
     ) -> None:
+        """Start the control plane and `nodes` simulated by kwok; with `real_node`, also a
+        kubelet with containerd on this host (see realnode.py)."""
         say = progress or (lambda message: None)
         if self.exists():
             if self.running():
@@ -123,9 +146,13 @@ class LocalCluster:
             self.down()
         for tool in COMPONENTS:
             toolchain.find(tool)
+        if real_node:
+            realnode.check_host()
+            for tool in ("kubelet", "kube-proxy"):
+                toolchain.find(tool)
         started = time.monotonic()
         try:
-            self._start(nodes, audit_policy or security.audit_policy(), say)
+            self._start(nodes, audit_policy or security.audit_policy(), say, real_node)
         except BaseException:
             say("start failed; stopping what was started")
             self._stop_processes()
@@ -135,66 +162,133 @@ class LocalCluster:
             f"kubeconfig {self.kubeconfig}"
         )
 
-    def _start(self, nodes: list[NodeSpec], audit_policy: dict[str, Any], say: Progress) -> None:
+    def _start(
+        self, nodes: list[NodeSpec], audit_policy: dict[str, Any], say: Progress, real_node: bool
+    ) -> None:
         self.dir.mkdir(parents=True)
         for sub in ("pki", "logs", "audit", "etcd"):
             (self.dir / sub).mkdir()
-        say("generating certificates")
-        certs.generate(self.dir / "pki")
+        node = RealNode(self.dir, self.name) if real_node else None
+        saved_sysctls = realnode.read_sysctls() if node else {}
         ports = {name: _free_port() for name in (*COMPONENTS, "etcd-peer")}
-        self._write_state(ports, {})
+        if node:
+            ports["kube-apiserver"] = _require_port(realnode.APISERVER_PORT)
+            ports.update(
+                {name: _free_port() for name in ("kubelet", "kubelet-healthz", "kube-proxy")}
+            )
+        self._write_state(ports, {}, {"real_node": bool(node), "sysctls": saved_sysctls})
+        if node:
+            say("preparing the real node's network (bridge citykit0, forwarding)")
+            node.prepare_network()
+        say("generating certificates")
+        certs.generate(self.dir / "pki", (realnode.NODE_IP,) if node else ())
         self._write_kubeconfig(ports["kube-apiserver"])
         (self.dir / "audit" / "policy.yaml").write_text(yaml.safe_dump(audit_policy))
         pids: dict[str, int] = {}
+        binaries: dict[str, str] = {}
 
-        def start(name: str, args: list[str]) -> None:
+        def start(name: str, args: list[str], binary: str | None = None) -> None:
             say(f"starting {name}")
             log = (self.dir / "logs" / f"{name}.log").open("ab")
+            executable = binary or str(toolchain.find(name))
             process = subprocess.Popen(
-                [str(toolchain.find(name)), *args],
+                [executable, *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.dir,
                 start_new_session=True,
+                env=toolchain.path_env(),
             )
             pids[name] = process.pid
+            binaries[name] = Path(executable).name
             self._started[name] = process
-            self._write_state(ports, pids)
+            self._write_state(
+                ports, pids, {"real_node": bool(node), "sysctls": saved_sysctls}, binaries
+            )
 
         start("etcd", self._etcd_args(ports))
         self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), "etcd")
-        start("kube-apiserver", self._apiserver_args(ports))
+        start("kube-apiserver", self._apiserver_args(ports, real_node=bool(node)))
         self._wait(self._healthy, "kube-apiserver")
         start("kube-controller-manager", self._controller_manager_args(ports))
         start("kube-scheduler", self._scheduler_args(ports))
-        (self.dir / "kwok.yaml").write_text(self._kwok_config())
+        (self.dir / "kwok.yaml").write_text(self._kwok_config(node))
         start("kwok", self._kwok_args(ports))
         say(f"registering {len(nodes)} simulated nodes and the {STORAGE_CLASS} StorageClass")
         self.apply([node_object(n) for n in nodes] + [_storage_class()])
         self._wait(lambda: self._nodes_ready(len(nodes)), "nodes Ready")
         self._wait(self._default_service_account, "the default ServiceAccount")
+        if node:
+            self._start_node(node, ports, start, say)
+            self._wait(lambda: self._nodes_ready(len(nodes) + 1), "the real node Ready")
+            self._wait(self._dns_ready, "cluster DNS (CoreDNS) on the real node")
+
+    def _start_node(
+        self,
+        node: RealNode,
+        ports: dict[str, int],
+        start: Callable[[str, list[str], str | None], None],
+        say: Progress,
+    ) -> None:
+        node.write_config(
+            ports["kube-apiserver"],
+            realnode.Ports(
+                kubelet=ports["kubelet"],
+                kubelet_healthz=ports["kubelet-healthz"],
+                proxy_metrics=ports["kube-proxy"],
+                proxy_healthz=_free_port(),
+            ),
+        )
+        start("containerd", node.containerd_args(), shutil.which("containerd"))
+        self._wait(node.containerd_socket.exists, "containerd")
+        say("loading the node's system images (pause, CoreDNS, kube-network-policies)")
+        for archive in addons.build_images(say):
+            containerd.load(archive, str(node.containerd_socket))
+        start("kubelet", node.kubelet_args(), None)
+        start("kube-proxy", node.proxy_args(), None)
+        start(
+            "volumes",
+            [
+                "-m",
+                "citykit.cluster.volumes",
+                f"--pki={self.dir / 'pki'}",
+                f"--server=https://127.0.0.1:{ports['kube-apiserver']}",
+                f"--root={node.volumes}",
+            ],
+            sys.executable,
+        )
+        say("deploying cluster DNS and NetworkPolicy enforcement to kube-system")
+        self.apply(addons.objects())
 
     def down(self) -> None:
-        """Stop every process this cluster started and remove its state."""
+        """Stop every process this cluster started and remove its state; a real node also takes
+        back what it put on the host (pods, mounts, network, iptables, sysctls)."""
+        state = self._state() or {}
         self._stop_processes()
+        if state.get("real_node"):
+            RealNode(self.dir, self.name).stop(state.get("sysctls", {}))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _stop_processes(self) -> None:
         found = [c for c in self.components() if c.alive]
+        state = self._state() or {}
+        binaries = state.get("binaries", {})
         for component in reversed(found):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(component.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(c.pid, c.name) for c in found):
+        while time.monotonic() < deadline and any(
+            _alive(c.pid, binaries.get(c.name, c.name)) for c in found
+        ):
             time.sleep(0.2)
         for component in found:
-            if _alive(component.pid, component.name):
+            if _alive(component.pid, binaries.get(component.name, component.name)):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(component.pid, signal.SIGKILL)
         for component in found:
             for _ in range(50):
-                if not _alive(component.pid, component.name):
+                if not _alive(component.pid, binaries.get(component.name, component.name)):
                     break
                 time.sleep(0.1)
         # Belt and braces: anything still running with this cluster's directory in its command
@@ -246,8 +340,21 @@ class LocalCluster:
         return items
 
     # -- helpers ------------------------------------------------------------------------------
-    def _write_state(self, ports: dict[str, int], pids: dict[str, int]) -> None:
-        state = {"name": self.name, "ports": ports, "pids": pids, "python": sys.executable}
+    def _write_state(
+        self,
+        ports: dict[str, int],
+        pids: dict[str, int],
+        extra: dict[str, Any] | None = None,
+        binaries: dict[str, str] | None = None,
+    ) -> None:
+        state = {
+            "name": self.name,
+            "ports": ports,
+            "pids": pids,
+            "binaries": binaries or {},
+            "python": sys.executable,
+            **(extra or {}),
+        }
         (self.dir / "state.json").write_text(json.dumps(state, indent=2))
 
     def _write_kubeconfig(self, port: int) -> None:
@@ -304,15 +411,33 @@ class LocalCluster:
             str(4 * 1024**3),
         ]
 
-    def _apiserver_args(self, ports: dict[str, int]) -> list[str]:
+    def _apiserver_args(self, ports: dict[str, int], real_node: bool = False) -> list[str]:
         pki, audit = self.dir / "pki", self.dir / "audit"
+        if real_node:
+            # Real pods reach the API server through the `kubernetes` Service, whose endpoint is
+            # the advertised address: the node's bridge address, the only one pods can route to.
+            address = [
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={realnode.NODE_IP}",
+                "--endpoint-reconciler-type=lease",
+                # logs, exec and port-forward go to the kubelet at the node's address.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki / 'admin.crt'}",
+                f"--kubelet-client-key={pki / 'admin.key'}",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            ]
+        else:
+            address = [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # The apiserver refuses a loopback advertise address with an endpoint
+                # reconciler; no real pod ever dials the `kubernetes` Service of a simulated
+                # cluster.
+                "--endpoint-reconciler-type=none",
+            ]
         return [
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            # The apiserver refuses a loopback advertise address with an endpoint reconciler;
-            # no real pod ever dials the `kubernetes` Service of a simulated cluster.
-            "--endpoint-reconciler-type=none",
+            *address,
             f"--secure-port={ports['kube-apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -364,7 +489,7 @@ class LocalCluster:
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--config={self.dir / 'kwok.yaml'}",
-            "--manage-all-nodes=true",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
             # Renew node leases like a kubelet does; without them the node lifecycle controller
             # marks every node NotReady after 40s and flips its pods to not ready.
             "--node-lease-duration-seconds=40",
@@ -374,8 +499,13 @@ class LocalCluster:
         ]
 
     @staticmethod
-    def _kwok_config() -> str:
-        return resources.files("citykit.cluster").joinpath("kwok-stages.yaml").read_text()
+    def _kwok_config(node: RealNode | None) -> str:
+        stages = resources.files("citykit.cluster").joinpath("kwok-stages.yaml").read_text()
+        if node is None:
+            return stages
+        # Volumes of a cluster with a real node are real directories: keep them in the node's
+        # directory, so `cluster down` removes them with everything else.
+        return stages.replace(KWOK_VOLUME_ROOT, str(node.volumes))
 
     def _http_ok(self, url: str, context: ssl.SSLContext | None = None) -> bool:
         try:
@@ -409,6 +539,15 @@ class LocalCluster:
         ]
         return len(ready) >= count
 
+    def _dns_ready(self) -> bool:
+        result = self.kubectl(
+            "get", "deployment", "coredns", "-n", "kube-system", "-o", "json", check=False
+        )
+        if result.returncode != 0:
+            return False
+        status = json.loads(result.stdout).get("status", {})
+        return bool(status.get("availableReplicas"))
+
     def _default_service_account(self) -> bool:
         return (
             self.kubectl(
@@ -435,6 +574,18 @@ class LocalCluster:
             f"timed out after {START_TIMEOUT:.0f}s waiting for {what}",
             hint=f"logs: {self.dir / 'logs'}",
         )
+
+
+def _require_port(port: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            raise InputError(
+                f"port {port} is in use; a cluster with a real node serves the API there",
+                hint="stop the other cluster (`citykit cluster down`) or what listens on it",
+            ) from None
+    return port
 
 
 def _storage_class() -> dict[str, Any]:

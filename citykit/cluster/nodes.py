@@ -10,6 +10,9 @@ from typing import Any
 POOL_LABEL = "citykit.io/pool"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 GPU_RESOURCE = "nvidia.com/gpu"
+# The real node of a local cluster (realnode.py) carries this label and taint with value RUNTIME.
+RUNTIME_LABEL = "citykit.io/runtime"
+RUNTIME = "containerd"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class Target:
     name: str
     nodes: list[NodeSpec]
     plan: Plan | None
+    real_node: bool = False  # local provider: a kubelet with containerd beside the kwok nodes
 
 
 def target(profile: Path | None, env: str | None, provider: str | None, name: str | None) -> Target:
@@ -31,6 +32,7 @@ def target(profile: Path | None, env: str | None, provider: str | None, name: st
             name or (cluster.name if cluster else "citykit"),
             default_pools(),
             None,
+            bool(cluster and cluster.real_node),
         )
     plan = compiler.plan(profile, env or "dev")
     return Target(
@@ -38,6 +40,7 @@ def target(profile: Path | None, env: str | None, provider: str | None, name: st
         name or plan.environment.cluster.name,
         nodes_for(plan),
         plan,
+        plan.environment.cluster.real_node,
     )
 
 

@@ -145,7 +145,17 @@ def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) 
             progress(f"starting the local cluster {cluster.name!r}")
             from citykit import security
 
-            local.up(providers.nodes_for(plan), security.audit_policy(plan), progress=progress)
+            local.up(
+                providers.nodes_for(plan),
+                security.audit_policy(plan),
+                progress=progress,
+                real_node=cluster.real_node,
+            )
+        node = local.real_node
+        if node is not None and plan.environment.local_images:
+            from citykit.images import node as node_images
+
+            node_images.ensure_loaded(plan, str(node.containerd_socket), progress)
         return ClusterAccess(local.kubeconfig, None, f"local cluster {cluster.name}")
     if cluster.provider == "kind":
         from citykit.cluster import kind

@@ -22,6 +22,9 @@ class ComponentStatus:
     component: str
     state: str  # ready | progressing | failed | missing
     detail: str
+    # Where its pods run: "real" (a container runtime ran them: the real node, kind, a real
+    # cluster), "simulated" (kwok nodes), "mixed", or "-" when it has no pods.
+    runs: str = "-"
 
 
 def _group(api_version: str) -> str:
@@ -78,6 +81,7 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
     if result.returncode != 0:
         raise OperationFailed(f"could not read the cluster: {result.stderr.strip()}")
     live = {_key(obj): obj for obj in json.loads(result.stdout).get("items", [])}
+    runs = _where_pods_run(access, plan.slug)
     statuses: list[ComponentStatus] = []
     for unit in compiled.units:
         component = unit.component
@@ -104,7 +108,45 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
             )
         statuses.append(
             ComponentStatus(
-                component.layer.key, component.layer.clause, component.name, state, detail
+                component.layer.key,
+                component.layer.clause,
+                component.name,
+                state,
+                detail,
+                runs.get(component.name, "-"),
             )
         )
     return statuses
+
+
+SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def _where_pods_run(access: Any, slug: str) -> dict[str, str]:
+    """Component name -> real / simulated / mixed, from the nodes its pods are bound to: a node
+    kwok manages is simulated; any other node has a container runtime that ran the pod."""
+    nodes = kubectl(access, "get", "nodes", "-o", "json")
+    pods = kubectl(
+        access,
+        "get",
+        "pods",
+        "--all-namespaces",
+        "-o",
+        "json",
+        "-l",
+        f"app.kubernetes.io/part-of={slug}",
+    )
+    if nodes.returncode != 0 or pods.returncode != 0:
+        return {}
+    simulated = {
+        node["metadata"]["name"]
+        for node in json.loads(nodes.stdout).get("items", [])
+        if SIMULATED_NODE_ANNOTATION in (node["metadata"].get("annotations") or {})
+    }
+    kinds: dict[str, set[str]] = {}
+    for pod in json.loads(pods.stdout).get("items", []):
+        component = (pod["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+        node = pod.get("spec", {}).get("nodeName")
+        if component and node:
+            kinds.setdefault(component, set()).add("simulated" if node in simulated else "real")
+    return {name: found.pop() if len(found) == 1 else "mixed" for name, found in kinds.items()}

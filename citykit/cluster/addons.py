@@ -1,0 +1,389 @@
+"""What a real node needs besides the kubelet: the pod sandbox image, cluster DNS (CoreDNS) and
+NetworkPolicy enforcement (kube-network-policies), as objects (plain data) and images.
+
+They run as pods in kube-system, as on a kubeadm or kind cluster, so the city's NetworkPolicies
+treat them exactly as they would there: the zones' `allow-dns` policy lets every pod reach
+kube-system on port 53, and nothing else is special-cased. Their images contain the binaries
+built by `citykit tools install` (static) and, for kube-network-policies, Debian's `nft`."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from citykit import toolchain
+from citykit.component import LocalImage
+from citykit.errors import ToolMissing
+from citykit.images import build, oci
+from citykit.images.build import images_dir
+
+PAUSE_REF = "citykit.local/pause:3.10"
+COREDNS_REF = f"citykit.local/coredns:{toolchain.COREDNS_VERSION.lstrip('v')}"
+# kube-network-policies programs nftables through Debian's `nft`, so its image is a Debian root.
+NETPOL_TARGET = build.Target(
+    "kube-network-policies",
+    "main",
+    LocalImage(
+        version=toolchain.NETPOL_VERSION,
+        source=f"go:sigs.k8s.io/kube-network-policies@{toolchain.NETPOL_VERSION} "
+        "+ debian:bookworm nftables",
+        debian=("nftables",),
+        tools=(("/bin/kube-network-policies", "kube-network-policies"),),
+        user=65532,
+        entrypoint=("/bin/kube-network-policies",),
+    ),
+    None,
+)
+NETPOL_REF = NETPOL_TARGET.ref
+DNS_SERVICE_IP = "10.96.0.10"
+DNS_LABELS = {"k8s-app": "kube-dns"}
+NETPOL_LABELS = {"app": "kube-network-policies"}
+NAMESPACE = "kube-system"
+
+COREFILE = """.:53 {
+    errors
+    health {
+        lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+"""
+
+
+def _meta(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+    if labels:
+        meta["labels"] = dict(labels)
+    return meta
+
+
+def coredns_objects() -> list[dict[str, Any]]:
+    """CoreDNS as kubeadm deploys it: a ServiceAccount with read access to Services and
+    EndpointSlices, the Corefile, a Deployment and the `kube-dns` Service at 10.96.0.10."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("coredns")},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:coredns"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:coredns",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": NAMESPACE}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("coredns"),
+            "data": {"Corefile": COREFILE},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("coredns", DNS_LABELS),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": DNS_LABELS},
+                "template": {
+                    "metadata": {"labels": DNS_LABELS},
+                    "spec": {
+                        "serviceAccountName": "coredns",
+                        "priorityClassName": "system-cluster-critical",
+                        "dnsPolicy": "Default",
+                        "nodeSelector": {"citykit.io/runtime": "containerd"},
+                        "tolerations": [{"operator": "Exists"}],
+                        "securityContext": {
+                            "runAsUser": 65532,
+                            "runAsGroup": 65532,
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                            # Port 53 as a non-root user without file capabilities on the binary
+                            # (a namespaced, safe sysctl).
+                            "sysctls": [
+                                {"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}
+                            ],
+                        },
+                        "containers": [
+                            {
+                                "name": "coredns",
+                                "image": COREDNS_REF,
+                                "imagePullPolicy": "Never",
+                                "args": ["-conf", "/etc/coredns/Corefile"],
+                                "ports": [
+                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                                    {"name": "metrics", "containerPort": 9153},
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "70Mi"},
+                                    "limits": {"memory": "170Mi"},
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/health", "port": 8080},
+                                    "initialDelaySeconds": 10,
+                                },
+                                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}},
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/coredns"},
+                                ],
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("kube-dns", DNS_LABELS),
+            "spec": {
+                "selector": DNS_LABELS,
+                "clusterIP": DNS_SERVICE_IP,
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                    {"name": "metrics", "port": 9153, "protocol": "TCP"},
+                ],
+            },
+        },
+    ]
+
+
+def netpol_objects() -> list[dict[str, Any]]:
+    """kube-network-policies as its own install.yaml deploys it: a DaemonSet on the host network
+    with NET_ADMIN, reading NetworkPolicies, Namespaces, Pods and Nodes."""
+    name = "kube-network-policies"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces", "nodes"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": _meta(name, NETPOL_LABELS),
+            "spec": {
+                "selector": {"matchLabels": NETPOL_LABELS},
+                "template": {
+                    "metadata": {"labels": NETPOL_LABELS},
+                    "spec": {
+                        "serviceAccountName": name,
+                        "hostNetwork": True,
+                        "priorityClassName": "system-node-critical",
+                        "nodeSelector": {"citykit.io/runtime": "containerd"},
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [
+                            {
+                                "name": name,
+                                "image": NETPOL_REF,
+                                "imagePullPolicy": "Never",
+                                "command": [
+                                    "/bin/kube-network-policies",
+                                    "--hostname-override=$(NODE_NAME)",
+                                    # containerd 1.6 has no NRI; pod IPs come from the API.
+                                    "--disable-nri=true",
+                                    # Not needed on kernels 6.12 and newer (this host's).
+                                    "--netfilter-bug-1766-fix=false",
+                                    "--metrics-bind-address=127.0.0.1:9080",
+                                    "--v=2",
+                                ],
+                                "env": [
+                                    {
+                                        "name": "NODE_NAME",
+                                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                                    }
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "50Mi"},
+                                    "limits": {"memory": "200Mi"},
+                                },
+                                "securityContext": {
+                                    # nftables and nfqueue need root with NET_ADMIN on the host.
+                                    "runAsUser": 0,
+                                    "privileged": True,
+                                    "capabilities": {"add": ["NET_ADMIN"]},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def objects() -> list[dict[str, Any]]:
+    return [*coredns_objects(), *netpol_objects()]
+
+
+# -- images ------------------------------------------------------------------------------------
+def _pause_archive(say: Callable[[str], None]) -> Path:
+    """The pod sandbox image: kubernetes' own pause.c (from the pinned kubernetes module),
+    compiled statically with the host's C compiler, as its Makefile does."""
+    source = _module_dir() / "build" / "pause" / "linux" / "pause.c"
+    text = source.read_bytes()
+    digest = hashlib.sha256(text + PAUSE_REF.encode()).hexdigest()[:12]
+    out = images_dir() / f"pause-{digest}.tar"
+    if out.is_file():
+        return out
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise ToolMissing(
+            "a C compiler is needed to build the pause image", hint="apt-get install gcc"
+        )
+    say("building the pause image from kubernetes' pause.c")
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = Path(tmp) / "pause"
+        subprocess.run(
+            [
+                compiler,
+                "-Os",
+                "-Wall",
+                "-Werror",
+                "-static",
+                "-DVERSION=v3.10-citykit",
+                "-o",
+                str(binary),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(["strip", str(binary)], check=False, capture_output=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        oci.write_image(
+            out,
+            PAUSE_REF,
+            [("/pause", binary)],
+            oci.ImageConfig(
+                entrypoint=("/pause",),
+                user="65535:65535",
+                source="k8s.io/kubernetes/build/pause",
+                version="3.10",
+            ),
+        )
+    return out
+
+
+def _binary_archive(ref: str, tool: str, entrypoint: str, version: str, user: str) -> Path:
+    """An image whose only content is one statically built tool."""
+    binary = toolchain.find(tool)
+    digest = hashlib.sha256(binary.read_bytes() + ref.encode()).hexdigest()[:12]
+    out = images_dir() / f"{tool}-{digest}.tar"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        oci.write_image(
+            out,
+            ref,
+            [(entrypoint, binary)],
+            oci.ImageConfig(
+                entrypoint=(entrypoint,),
+                user=user,
+                source=toolchain.BY_NAME[tool].package,
+                version=version,
+            ),
+        )
+    return out
+
+
+def _module_dir() -> Path:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolMissing("the Go toolchain is not installed", hint="install Go 1.21 or newer")
+    result = subprocess.run(
+        [go, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes"],
+        cwd=toolchain.TOOLS_SRC / "kubernetes",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        subprocess.run(
+            [go, "mod", "download", f"k8s.io/kubernetes@{toolchain.KUBERNETES_VERSION}"],
+            cwd=toolchain.TOOLS_SRC / "kubernetes",
+            capture_output=True,
+            check=False,
+        )
+        result = subprocess.run(
+            [go, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes"],
+            cwd=toolchain.TOOLS_SRC / "kubernetes",
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return Path(result.stdout.strip())
+
+
+def build_images(say: Callable[[str], None]) -> list[Path]:
+    """The archives of the node's system images, built when missing (cached by content)."""
+    return [
+        _pause_archive(say),
+        _binary_archive(
+            COREDNS_REF, "coredns", "/coredns", toolchain.COREDNS_VERSION, "65532:65532"
+        ),
+        build.build(NETPOL_TARGET).archive,
+    ]

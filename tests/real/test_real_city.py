@@ -1,0 +1,178 @@
+"""The real tier: the example city in the `local` environment, where every component with a local
+image runs as a real container on a kubelet + containerd node beside the simulated ones.
+
+Builds the images (`citykit images build`), deploys with the real Pulumi engine
+(`citykit up -e local`, which starts the cluster and its real node), then checks what only real
+containers can show: pods Running with containerd container IDs and Ready through their own
+probes, under restricted Pod Security with read-only root filesystems. Then `destroy` and
+`cluster down` must leave no process, mount, interface or rule behind. Needs root (the kubelet
+does); CI runs as root."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from citykit.cluster import realnode
+from tests.conftest import EXAMPLE
+
+pytestmark = pytest.mark.real
+
+CLI = [sys.executable, "-m", "citykit.cli"]
+PROFILE = str(EXAMPLE)
+CLUSTER = "citykit-local"  # environments/local.yaml cluster.name
+# What the issue asks of the example city: real pods in at least this many components and layers.
+MIN_COMPONENTS, MIN_LAYERS = 8, 5
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, check=False, env=env, timeout=timeout
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+class City:
+    def __init__(self, env: dict[str, str], state: Path) -> None:
+        self.env = env
+        self.kubeconfig = state / "clusters" / CLUSTER / "kubeconfig"
+        self.node_dir = state / "clusters" / CLUSTER / "node"
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def get(self, *args: str) -> Any:
+        result = self.kubectl("get", *args, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    if os.geteuid() != 0:
+        pytest.fail("the real tier runs a kubelet and containerd: run it as root (CI does)")
+    missing = realnode.missing_host_tools()
+    if missing:
+        pytest.fail(f"host tools missing: {', '.join(missing)} — run scripts/system-deps")
+    state = tmp_path_factory.mktemp("citykit-real-state")
+    env = dict(os.environ)
+    env.update(CITYKIT_STATE_DIR=str(state), PULUMI_CONFIG_PASSPHRASE="real-tier-only")
+    env.pop("KUBECONFIG", None)
+    env.pop("CITYKIT_KUBECONFIG", None)
+    started = time.monotonic()
+    built = run(env, "images", "build", "-p", PROFILE, "-e", "local")
+    assert built.returncode == 0, built.stdout + built.stderr
+    print(f"images build: {time.monotonic() - started:.1f}s")
+    city = City(env, state)
+    try:
+        started = time.monotonic()
+        up = run(env, "up", "-p", PROFILE, "-e", "local", "--yes")
+        print(f"up: {time.monotonic() - started:.1f}s")
+        assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-5000:]
+        yield city
+    finally:
+        run(env, "destroy", "-p", PROFILE, "-e", "local", "--yes", timeout=900)
+        run(env, "cluster", "down", "-e", "local", timeout=300)
+
+
+def _real_node(city: City) -> dict[str, Any]:
+    nodes = city.get("nodes")["items"]
+    real = [
+        n for n in nodes if "kwok.x-k8s.io/node" not in (n["metadata"].get("annotations") or {})
+    ]
+    assert len(real) == 1, [n["metadata"]["name"] for n in real]
+    node: dict[str, Any] = real[0]
+    return node
+
+
+def test_the_real_node_runs_containerd(city: City) -> None:
+    node = _real_node(city)
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.2"
+    ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+
+
+def test_the_api_server_reports_its_real_version(city: City) -> None:
+    result = city.kubectl("version", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["serverVersion"]["gitVersion"] == "v1.37.2"
+
+
+def _wait_real_pods_ready(city: City, timeout: float = 600) -> list[dict[str, Any]]:
+    node = _real_node(city)["metadata"]["name"]
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = [
+            p
+            for p in city.get("pods", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang")[
+                "items"
+            ]
+            if p["spec"].get("nodeName") == node and p["status"].get("phase") != "Succeeded"
+        ]
+        not_ready = [p for p in pods if not _ready(p)]
+        if (pods and not not_ready) or time.monotonic() > deadline:
+            return pods
+        time.sleep(5)
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+    )
+
+
+def test_components_run_for_real_and_ready(city: City) -> None:
+    pods = _wait_real_pods_ready(city)
+    not_ready = [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}: "
+        + json.dumps(p["status"].get("containerStatuses", []))[:600]
+        for p in pods
+        if not _ready(p)
+    ]
+    assert not not_ready, "\n".join(not_ready)
+    components, layers = set(), set()
+    for pod in pods:
+        labels = pod["metadata"]["labels"]
+        statuses = pod["status"]["containerStatuses"]
+        assert all(s["containerID"].startswith("containerd://") for s in statuses)
+        assert all(s["ready"] for s in statuses)
+        for container in pod["spec"]["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        components.add(labels["app.kubernetes.io/component"])
+        layers.add(labels["citykit.io/layer"])
+    assert len(components) >= MIN_COMPONENTS, sorted(components)
+    assert len(layers) >= MIN_LAYERS, sorted(layers)
+
+
+def test_status_says_which_components_run_for_real(city: City) -> None:
+    _wait_real_pods_ready(city)
+    result = run(city.env, "status", "-p", PROFILE, "-e", "local", "-o", "json")
+    rows = {r["component"]: r for r in json.loads(result.stdout)}
+    assert rows["postgis"]["runs"] == "real"
+    assert rows["kafka"]["runs"] == "simulated"
+
+
+def test_destroy_and_down_leave_nothing_behind(city: City) -> None:
+    destroyed = run(city.env, "destroy", "-p", PROFILE, "-e", "local", "--yes", timeout=900)
+    assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
+    down = run(city.env, "cluster", "down", "-e", "local", timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert realnode.leftovers(city.node_dir) == []
+    assert not city.node_dir.exists()
