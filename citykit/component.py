@@ -266,6 +266,9 @@ class Component:
     backup: ClassVar[Backup | None] = None
     checkov_skips: ClassVar[tuple[CheckSkip, ...]] = ()
     docs: ClassVar[str] = ""
+    # What running the component as a real container (environment `local`) showed, and what was
+    # changed for it: shown on its docs page under "Running for real".
+    real_run: ClassVar[str] = ""
 
     @classmethod
     def template_dir(cls) -> str:

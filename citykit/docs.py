@@ -76,6 +76,19 @@ def page(component: type[Component], catalog: Registry) -> str:
             f"- `{key}`: `{image.repository}:{image.tag}`"
             for key, image in sorted(component.images.items())
         ]
+    if component.local_images or component.real_run:
+        lines += ["", "## Running for real", ""]
+        lines += [
+            f"- local image `{key}`: `{recipe.ref(component.name, key)}` from {recipe.source}"
+            + (
+                f" (upstream {component.images[key].tag})"
+                if key in component.images and component.images[key].tag != recipe.version
+                else ""
+            )
+            for key, recipe in sorted(component.local_images.items())
+        ]
+        if component.real_run:
+            lines += ["", component.real_run]
     if component.exceptions or component.checkov_skips:
         lines += ["", "## Declared exceptions", ""]
         lines += [f"- {e.setting}: {e.reason}" for e in component.exceptions]

@@ -34,7 +34,11 @@ PROVIDER_VERSION = "4.25.0-alpha.1768448096"
 ETCD_VERSION = "v3.7.3"
 KWOK_VERSION = "v0.8.0"
 COREDNS_VERSION = "v1.12.1"
-NETPOL_VERSION = "v0.8.0"  # sigs.k8s.io/kube-network-policies
+# NetworkPolicy enforcement on the real node: kube-router's policy controller alone (as k3s
+# embeds it). sigs.k8s.io/kube-network-policies builds too, but needs the nftables `queue`
+# expression, which this host's kernel lacks (CONFIG_NFT_QUEUE); kube-router uses iptables and
+# ipset, which it has. v2.1.0 is the only version the module proxy serves.
+KUBE_ROUTER_VERSION = "v2.1.0"
 CERT_MANAGER_VERSION = "v1.17.2"
 # Prometheus v3.3.0 is Go module version v0.303.0 (tools/prometheus): the local prometheus image's
 # binaries, since Debian's prometheus has no Kubernetes service discovery.
@@ -110,8 +114,8 @@ TOOLS: tuple[Tool, ...] = (
         )
     ),
     Tool("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
-    # Cluster DNS and NetworkPolicy enforcement of the real node run as pods: static binaries that
-    # are their images' only content.
+    # Cluster DNS and NetworkPolicy enforcement of the real node run as pods, from these static
+    # binaries (citykit/cluster/addons.py makes their images).
     Tool(
         "coredns",
         "coredns",
@@ -121,10 +125,13 @@ TOOLS: tuple[Tool, ...] = (
         static=True,
     ),
     Tool(
-        "kube-network-policies",
-        "netpol",
-        "sigs.k8s.io/kube-network-policies/cmd",
-        NETPOL_VERSION,
+        "kube-router",
+        "kube-router",
+        "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+        KUBE_ROUTER_VERSION,
+        "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version="
+        f"{KUBE_ROUTER_VERSION} "
+        f"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate={_KUBE_BUILD_DATE}",
         static=True,
     ),
     # cert-manager's controller for the real node (its image): upstream's cmd/controller module,

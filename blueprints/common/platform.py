@@ -564,6 +564,10 @@ class NodeRed(Component):
         "topics and call application APIs through the gateway."
     )
     requires = ("message-broker",)
+    real_run: ClassVar[str] = (
+        "OOM-killed at start with a 51 MiB memory limit (a size factor of 0.1): Node.js needs "
+        "more than that to load the palette. The `local` environment keeps dev's size factor."
+    )
     images = {"main": Image("docker.io/nodered/node-red", "4.0.9")}
     local_images = {"main": NODE_RED_LOCAL}
     ports = (Port("http", 1880),)

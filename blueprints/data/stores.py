@@ -178,6 +178,11 @@ class Postgis(Component):
         "services' spatial data. Storage is derived from population (records per resident); the "
         "superuser password is generated at deploy time and kept as a Pulumi secret."
     )
+    real_run: ClassVar[str] = (
+        "Runs unchanged: the local image (PostgreSQL 15 with PostGIS 3.3 from Debian) has an "
+        "entrypoint that does what the upstream image's does with the same variables "
+        "(POSTGRES_PASSWORD, PGDATA, POSTGRES_DB), so the manifests are the same for both."
+    )
     images = {"main": Image("docker.io/postgis/postgis", "17-3.5")}
     local_images = {"main": POSTGIS_LOCAL}
     Settings = StoreSettings

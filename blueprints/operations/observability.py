@@ -102,6 +102,14 @@ class Prometheus(Component):
         "read access to pods cluster-wide, declared as API access."
     )
     requires = ("alerting",)
+    real_run: ClassVar[str] = (
+        "Debian's Prometheus (2.42) refused the generated configuration (`field "
+        "kubernetes_sd_configs not found`): it is built without Kubernetes service discovery. "
+        "The local image is Prometheus 3.3.0, the pinned version, built from its Go module. Its "
+        "first start could not write its volume (`open /prometheus/queries.active: permission "
+        "denied`): the kubelet had created the hostPath directory as root. The local cluster now "
+        "prepares every volume before the kubelet mounts it (`citykit/cluster/volumes.py`)."
+    )
     images = {"main": Image("docker.io/prom/prometheus", "v3.3.0")}
     local_images = {"main": PROMETHEUS_LOCAL}
     Settings = RetentionSettings

@@ -93,5 +93,13 @@ class Mosquitto(Component):
     )
     ports = (Port("mqtt", 1883, exposed_to="devices"),)
     resources = Resources(cpu_millis=200, memory_mi=256)
+    real_run: ClassVar[str] = (
+        "The first real run exited at start: the config names `password_file "
+        "/mosquitto/secret/passwd`, which nothing wrote (`Error: Unable to open pwfile`), and "
+        "Mosquitto 2 reads only hashed password files. The component now declares generated "
+        "device credentials (Secret `mosquitto-devices`), and an init container writes them and "
+        "hashes them in place with `mosquitto_passwd -U` into an in-memory volume, with its own "
+        "writable /tmp (the tool writes a temporary file there; the root filesystem is read-only)."
+    )
     # The devices' MQTT credentials; the broker refuses anonymous clients.
     secrets = (SecretSpec("devices", ("user", "password")),)

@@ -1,10 +1,10 @@
 """What a real node needs besides the kubelet: the pod sandbox image, cluster DNS (CoreDNS) and
-NetworkPolicy enforcement (kube-network-policies), as objects (plain data) and images.
+NetworkPolicy enforcement (kube-router's policy controller), as objects (plain data) and images.
 
 They run as pods in kube-system, as on a kubeadm or kind cluster, so the city's NetworkPolicies
 treat them exactly as they would there: the zones' `allow-dns` policy lets every pod reach
 kube-system on port 53, and nothing else is special-cased. Their images contain the binaries
-built by `citykit tools install` (static) and, for kube-network-policies, Debian's `nft`."""
+built by `citykit tools install` (static) and, for kube-router, Debian's iptables and ipset."""
 
 from __future__ import annotations
 
@@ -24,25 +24,27 @@ from citykit.images.build import images_dir
 
 PAUSE_REF = "citykit.local/pause:3.10"
 COREDNS_REF = f"citykit.local/coredns:{toolchain.COREDNS_VERSION.lstrip('v')}"
-# kube-network-policies programs nftables through Debian's `nft`, so its image is a Debian root.
+# kube-router runs Debian's iptables and ipset, so its image is a Debian root with the binary.
 NETPOL_TARGET = build.Target(
-    "kube-network-policies",
+    "kube-router",
     "main",
     LocalImage(
-        version=toolchain.NETPOL_VERSION,
-        source=f"go:sigs.k8s.io/kube-network-policies@{toolchain.NETPOL_VERSION} "
-        "+ debian:bookworm nftables",
-        debian=("nftables",),
-        tools=(("/bin/kube-network-policies", "kube-network-policies"),),
+        version=toolchain.KUBE_ROUTER_VERSION,
+        source=f"go:github.com/cloudnativelabs/kube-router/v2@{toolchain.KUBE_ROUTER_VERSION} "
+        "+ debian:bookworm iptables ipset",
+        debian=("iptables", "ipset"),
+        tools=(("/usr/local/bin/kube-router", "kube-router"),),
         user=65532,
-        entrypoint=("/bin/kube-network-policies",),
+        entrypoint=("/usr/local/bin/kube-router",),
+        check="/usr/local/bin/kube-router --version",
     ),
     None,
 )
 NETPOL_REF = NETPOL_TARGET.ref
 DNS_SERVICE_IP = "10.96.0.10"
 DNS_LABELS = {"k8s-app": "kube-dns"}
-NETPOL_LABELS = {"app": "kube-network-policies"}
+NETPOL_LABELS = {"app": "kube-router"}
+SERVICE_CIDR = "10.96.0.0/16"  # the API server's --service-cluster-ip-range (local.py)
 NAMESPACE = "kube-system"
 
 COREFILE = """.:53 {
@@ -189,9 +191,9 @@ def coredns_objects() -> list[dict[str, Any]]:
 
 
 def netpol_objects() -> list[dict[str, Any]]:
-    """kube-network-policies as its own install.yaml deploys it: a DaemonSet on the host network
-    with NET_ADMIN, reading NetworkPolicies, Namespaces, Pods and Nodes."""
-    name = "kube-network-policies"
+    """kube-router with only its NetworkPolicy controller (as k3s runs it): a DaemonSet on the
+    host network that turns the policies into iptables rules and ipsets on the node."""
+    name = "kube-router"
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)},
         {
@@ -201,13 +203,23 @@ def netpol_objects() -> list[dict[str, Any]]:
             "rules": [
                 {
                     "apiGroups": [""],
-                    "resources": ["pods", "namespaces", "nodes"],
-                    "verbs": ["list", "watch"],
+                    "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                    "verbs": ["get", "list", "watch"],
                 },
                 {
                     "apiGroups": ["networking.k8s.io"],
                     "resources": ["networkpolicies"],
-                    "verbs": ["list", "watch"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
                 },
             ],
         },
@@ -242,14 +254,15 @@ def netpol_objects() -> list[dict[str, Any]]:
                                 "image": NETPOL_REF,
                                 "imagePullPolicy": "Never",
                                 "command": [
-                                    "/bin/kube-network-policies",
+                                    "/usr/local/bin/kube-router",
+                                    "--run-firewall=true",
+                                    "--run-router=false",
+                                    "--run-service-proxy=false",
+                                    "--enable-cni=false",
                                     "--hostname-override=$(NODE_NAME)",
-                                    # containerd 1.6 has no NRI; pod IPs come from the API.
-                                    "--disable-nri=true",
-                                    # Not needed on kernels 6.12 and newer (this host's).
-                                    "--netfilter-bug-1766-fix=false",
-                                    "--metrics-bind-address=127.0.0.1:9080",
-                                    "--v=2",
+                                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                                    "--health-port=20244",
+                                    "--v=1",
                                 ],
                                 "env": [
                                     {
@@ -257,16 +270,33 @@ def netpol_objects() -> list[dict[str, Any]]:
                                         "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
                                     }
                                 ],
+                                "readinessProbe": {
+                                    "httpGet": {
+                                        "host": "127.0.0.1",
+                                        "path": "/healthz",
+                                        "port": 20244,
+                                    },
+                                    "initialDelaySeconds": 5,
+                                },
                                 "resources": {
                                     "requests": {"cpu": "50m", "memory": "50Mi"},
-                                    "limits": {"memory": "200Mi"},
+                                    "limits": {"memory": "250Mi"},
                                 },
                                 "securityContext": {
-                                    # nftables and nfqueue need root with NET_ADMIN on the host.
+                                    # iptables and ipset on the host need root with NET_ADMIN.
                                     "runAsUser": 0,
                                     "privileged": True,
-                                    "capabilities": {"add": ["NET_ADMIN"]},
                                 },
+                                "volumeMounts": [
+                                    # The lock kube-proxy's iptables calls take on the host too.
+                                    {"name": "xtables-lock", "mountPath": "/run/xtables.lock"}
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "xtables-lock",
+                                "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"},
                             }
                         ],
                     },

@@ -222,7 +222,7 @@ class LocalCluster:
         if node:
             self._start_node(node, ports, start, say)
             self._wait(lambda: self._nodes_ready(len(nodes) + 1), "the real node Ready")
-            self._wait(self._dns_ready, "cluster DNS (CoreDNS) on the real node")
+            self._wait(self._addons_ready, "CoreDNS and kube-router on the real node")
 
     def _start_node(
         self,
@@ -242,7 +242,7 @@ class LocalCluster:
         )
         start("containerd", node.containerd_args(), shutil.which("containerd"))
         self._wait(node.containerd_socket.exists, "containerd")
-        say("loading the node's system images (pause, CoreDNS, kube-network-policies)")
+        say("loading the node's system images (pause, CoreDNS, kube-router)")
         for archive in addons.build_images(say):
             containerd.load(archive, str(node.containerd_socket))
         start("kubelet", node.kubelet_args(), None)
@@ -494,8 +494,8 @@ class LocalCluster:
             # marks every node NotReady after 40s and flips its pods to not ready.
             "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{ports['kwok']}",
-            "--cidr=10.244.0.1/16",
-            "--node-ip=10.0.0.1",
+            f"--cidr={realnode.SIMULATED_POD_CIDR.replace('.0/', '.1/')}",
+            f"--node-ip={realnode.SIMULATED_NODE_IP}",
         ]
 
     @staticmethod
@@ -504,8 +504,12 @@ class LocalCluster:
         if node is None:
             return stages
         # Volumes of a cluster with a real node are real directories: keep them in the node's
-        # directory, so `cluster down` removes them with everything else.
-        return stages.replace(KWOK_VOLUME_ROOT, str(node.volumes))
+        # directory, so `cluster down` removes them with everything else. The kubelet waits
+        # until the volumes process has made each one writable (type Directory), instead of
+        # creating it itself, owned by root, before that.
+        return stages.replace(KWOK_VOLUME_ROOT, str(node.volumes)).replace(
+            "type: DirectoryOrCreate", "type: Directory"
+        )
 
     def _http_ok(self, url: str, context: ssl.SSLContext | None = None) -> bool:
         try:
@@ -539,14 +543,22 @@ class LocalCluster:
         ]
         return len(ready) >= count
 
-    def _dns_ready(self) -> bool:
+    def _addons_ready(self) -> bool:
+        """Cluster DNS answers and NetworkPolicies are enforced before any city pod starts."""
         result = self.kubectl(
-            "get", "deployment", "coredns", "-n", "kube-system", "-o", "json", check=False
+            "get", "deployment,daemonset", "-n", "kube-system", "-o", "json", check=False
         )
         if result.returncode != 0:
             return False
-        status = json.loads(result.stdout).get("status", {})
-        return bool(status.get("availableReplicas"))
+        items = json.loads(result.stdout).get("items", [])
+        ready = {
+            item["metadata"]["name"]: bool(
+                item.get("status", {}).get("availableReplicas")
+                or item.get("status", {}).get("numberReady")
+            )
+            for item in items
+        }
+        return ready.get("coredns", False) and ready.get("kube-router", False)
 
     def _default_service_account(self) -> bool:
         return (

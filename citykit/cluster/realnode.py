@@ -5,8 +5,8 @@ bridge plugin gives them addresses on `citykit0` (10.88.0.0/16, the node's own a
 bridge's 10.88.0.1, which is also where pods reach the API server), kube-proxy programs Service
 addresses, and the cluster's DNS and NetworkPolicy enforcement run as pods in kube-system
 (`node_images.py` builds their images). Everything the node creates on the host is named here so
-that `stop` can take it all back: processes, cgroups, mounts, the bridge, iptables and nftables
-rules, and the kernel settings the kubelet and kube-proxy change when they start."""
+that `stop` can take it all back: processes, cgroups, mounts, the bridge, iptables rules and
+ipsets, and the kernel settings the kubelet and kube-proxy change when they start."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,12 +34,18 @@ NODE_IP = "10.88.0.1"
 POD_CIDR = "10.88.0.0/16"
 BRIDGE = "citykit0"
 CLUSTER_DNS = "10.96.0.10"
+# The addresses kwok gives simulated pods and nodes. Nothing answers there, and they are private
+# addresses of somebody else's network: real pods and this host must never send a packet to them
+# (a real Prometheus scraping a simulated pod would). The node routes them nowhere.
+SIMULATED_POD_CIDR = "10.244.0.0/16"
+SIMULATED_NODE_IP = "10.0.0.1"
+UNREACHABLE = (SIMULATED_POD_CIDR, f"{SIMULATED_NODE_IP}/32")
 # Pods reach the API server through the `kubernetes` Service (10.96.0.1:443); after kube-proxy's
 # DNAT the port they connect to is this one, which the API-access NetworkPolicies allow.
 APISERVER_PORT = 6443
 CNI_NETWORK = "citykit"
 # Host packages the node runs on (scripts/system-deps installs them).
-HOST_BINARIES = ("containerd", "containerd-shim-runc-v2", "runc", "iptables", "nft", "ip")
+HOST_BINARIES = ("containerd", "containerd-shim-runc-v2", "runc", "iptables", "ipset", "ip")
 CNI_BIN_DIR = Path("/usr/lib/cni")
 # What the kubelet (kernel.*, vm.*) and kube-proxy (net.*) set when they start, and what the node
 # needs (forwarding, bridged traffic through netfilter): saved before, restored by `stop`.
@@ -56,7 +63,8 @@ SYSCTLS = (
 # The cgroup every pod lives under (kubelet's cgroupfs driver, cgroup v1: one per controller).
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBEPODS = "kubepods"
-NETPOL_TABLE = "kube-network-policies"
+# Prefix of every iptables chain and ipset kube-proxy and kube-router write.
+RULE_PREFIX = "KUBE-"
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def check_host() -> None:
         raise ToolMissing(
             f"the real node needs {', '.join(missing)}",
             hint="run scripts/system-deps (Debian: containerd runc containernetworking-plugins "
-            "iptables nftables iproute2)",
+            "iptables ipset iproute2)",
         )
     if os.geteuid() != 0:
         raise OperationFailed(
@@ -144,21 +152,26 @@ class RealNode:
         if NODE_IP not in _run("ip", "-4", "addr", "show", BRIDGE).stdout:
             _run("ip", "addr", "add", f"{NODE_IP}/{prefix}", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
+        for blocked in UNREACHABLE:
+            if _run("ip", "route", "show", "type", "unreachable", blocked).stdout.strip() == "":
+                _run("ip", "route", "add", "unreachable", blocked)
         _sysctl_path("net.ipv4.ip_forward").write_text("1")
         _sysctl_path("net.bridge.bridge-nf-call-iptables").write_text("1")
         # Docker (or a host firewall) may set the FORWARD policy to DROP: allow the pod network
         # explicitly, as the kind and kubeadm docs ask. Policies are enforced by
-        # kube-network-policies before these rules see a packet.
-        for rule in self._forward_rules():
+        # kube-router's policy chains before these rules see a packet.
+        for rule in reversed(self._forward_rules()):
             if _run("iptables", "-C", *rule, check=False).returncode != 0:
                 _run("iptables", "-I", *rule)
 
     @staticmethod
     def _forward_rules() -> list[tuple[str, ...]]:
+        """Pods talk to each other (and to this host, which is INPUT, not FORWARD); nothing
+        they send is forwarded beyond the bridge: this machine's network is not theirs."""
         comment = ("-m", "comment", "--comment", "citykit real node")
         return [
-            ("FORWARD", "-i", BRIDGE, "-j", "ACCEPT", *comment),
-            ("FORWARD", "-o", BRIDGE, "-j", "ACCEPT", *comment),
+            ("FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT", *comment),
+            ("FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "REJECT", *comment),
         ]
 
     def write_config(self, apiserver_port: int, ports: Ports) -> None:
@@ -420,24 +433,31 @@ oom_score = 0
 
     def _clean_network(self) -> None:
         _run("ip", "link", "delete", BRIDGE, check=False)
+        for blocked in UNREACHABLE:
+            _run("ip", "route", "del", "unreachable", blocked, check=False)
         for link in _run("ip", "-o", "link", "show", check=False).stdout.splitlines():
             # Pod veths whose namespace is gone but whose host end lingers on the bridge.
             match = re.match(r"\d+: (veth[0-9a-f]+)@", link)
             if match and f"master {BRIDGE}" in link:
                 _run("ip", "link", "delete", match.group(1), check=False)
-        for rule in self._forward_rules():
-            while _run("iptables", "-C", *rule, check=False).returncode == 0:
-                _run("iptables", "-D", *rule, check=False)
-        proxy = shutil.which("kube-proxy")
+        # Every rule naming the bridge: ours, and any an earlier version or a killed run left.
+        for line in _run("iptables-save", "-t", "filter", check=False).stdout.splitlines():
+            if line.startswith("-A ") and BRIDGE in line:
+                _run("iptables", "-D", *shlex.split(line)[1:], check=False)
         from citykit import toolchain
 
-        with contextlib.suppress(ToolMissing):
-            proxy = str(toolchain.find("kube-proxy"))
-        if proxy:
-            # kube-proxy's own clean-up of every KUBE-* chain and rule it wrote.
-            subprocess.run([proxy, "--cleanup"], capture_output=True, check=False)
-        for family in ("inet", "ip", "ip6"):
-            _run("nft", "delete", "table", family, NETPOL_TABLE, check=False)
+        # kube-proxy's and kube-router's own clean-up of every chain, rule and ipset they wrote.
+        for tool, flag in (("kube-proxy", "--cleanup"), ("kube-router", "--cleanup-config")):
+            with contextlib.suppress(ToolMissing):
+                binary = str(toolchain.find(tool))
+                subprocess.run([binary, flag], capture_output=True, check=False, timeout=60)
+        # What neither cleans: the kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+        # KUBE-IPTABLES-HINT) and anything a killed run left.
+        for command in ("iptables", "ip6tables"):
+            _remove_chains(command, RULE_PREFIX)
+        for name in _run("ipset", "list", "-n", check=False).stdout.split():
+            if name.startswith(RULE_PREFIX):
+                _run("ipset", "destroy", name, check=False)
 
     @staticmethod
     def _remove_cgroups() -> None:
@@ -451,6 +471,26 @@ oom_score = 0
                         path.rmdir()
             with contextlib.suppress(OSError):
                 base.rmdir()
+
+
+def _remove_chains(command: str, prefix: str) -> None:
+    """Delete every rule that jumps to a chain named `prefix*`, then those chains, per table."""
+    if shutil.which(command) is None:
+        return
+    for table in ("filter", "nat", "mangle", "raw"):
+        saved = _run(f"{command}-save", "-t", table, check=False).stdout.splitlines()
+        for line in saved:
+            if not line.startswith("-A "):
+                continue
+            parts = shlex.split(line)  # comments are quoted and hold spaces
+            jumps = "-j" in parts and parts[parts.index("-j") + 1].startswith(prefix)
+            if jumps and not parts[1].startswith(prefix):
+                _run(command, "-t", table, "-D", *parts[1:], check=False)
+        chains = [line[1:].split()[0] for line in saved if line.startswith(f":{prefix}")]
+        for chain in chains:
+            _run(command, "-t", table, "-F", chain, check=False)
+        for chain in chains:
+            _run(command, "-t", table, "-X", chain, check=False)
 
 
 def _cgroup_pids() -> list[int]:
@@ -475,7 +515,7 @@ def _mount_points() -> list[str]:
 
 def leftovers(node_dir: Path) -> list[str]:
     """What a stopped node must not leave behind, for tests and `cluster status`: processes,
-    mounts, the bridge and veths, iptables and nftables rules, kubepods cgroups."""
+    mounts, the bridge and veths, iptables rules and ipsets, kubepods cgroups."""
     found: list[str] = []
     names = ("kubelet", "containerd", "containerd-shim-runc-v2", "kube-proxy")
     for entry in Path("/proc").iterdir():
@@ -490,13 +530,18 @@ def leftovers(node_dir: Path) -> list[str]:
     found += [f"mount {m}" for m in _mount_points() if m.startswith(str(node_dir))]
     if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
         found.append(f"interface {BRIDGE}")
-    rules = _run("iptables-save", check=False).stdout
-    found += [
-        f"iptables {line}" for line in rules.splitlines() if "KUBE-" in line or BRIDGE in line
-    ]
-    tables = _run("nft", "list", "tables", check=False).stdout
-    if NETPOL_TABLE in tables:
-        found.append(f"nftables table {NETPOL_TABLE}")
+    routes = _run("ip", "route", "show", "type", "unreachable", check=False).stdout
+    blocked = {prefix.removesuffix("/32") for prefix in UNREACHABLE}
+    found += [f"route {line}" for line in routes.splitlines() if line.split()[-1] in blocked]
+    for command in ("iptables-save", "ip6tables-save"):
+        rules = _run(command, check=False).stdout if shutil.which(command) else ""
+        found += [
+            f"{command}: {line}"
+            for line in rules.splitlines()
+            if RULE_PREFIX in line or BRIDGE in line
+        ]
+    sets = _run("ipset", "list", "-n", check=False).stdout.split()
+    found += [f"ipset {name}" for name in sets if name.startswith(RULE_PREFIX)]
     if _cgroup_pids():
         found.append("processes in kubepods cgroups")
     return found
