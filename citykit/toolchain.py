@@ -9,6 +9,7 @@ leaves a half-written binary behind."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -214,6 +215,24 @@ def _go() -> str:
             hint="install Go 1.21 or newer; it fetches the toolchain go.mod asks for",
         )
     return go
+
+
+def module_dir(group: str, module: str, version: str) -> Path:
+    """Where the Go module cache holds `module@version` (downloaded when missing): for sources
+    a tool's module ships besides Go code, such as kubernetes' pause.c."""
+    result = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{module}@{version}"],
+        cwd=TOOLS_SRC / group,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return Path(json.loads(result.stdout)["Dir"])
+    except (ValueError, KeyError):
+        raise OperationFailed(
+            f"could not download the Go module {module}@{version}: {result.stderr.strip()}"
+        ) from None
 
 
 def _run(command: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:

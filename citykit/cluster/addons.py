@@ -314,7 +314,13 @@ def objects() -> list[dict[str, Any]]:
 def _pause_archive(say: Callable[[str], None]) -> Path:
     """The pod sandbox image: kubernetes' own pause.c (from the pinned kubernetes module),
     compiled statically with the host's C compiler, as its Makefile does."""
-    source = _module_dir() / "build" / "pause" / "linux" / "pause.c"
+    source = (
+        toolchain.module_dir("kubernetes", "k8s.io/kubernetes", toolchain.KUBERNETES_VERSION)
+        / "build"
+        / "pause"
+        / "linux"
+        / "pause.c"
+    )
     text = source.read_bytes()
     digest = hashlib.sha256(text + PAUSE_REF.encode()).hexdigest()[:12]
     out = images_dir() / f"pause-{digest}.tar"
@@ -378,34 +384,6 @@ def _binary_archive(ref: str, tool: str, entrypoint: str, version: str, user: st
             ),
         )
     return out
-
-
-def _module_dir() -> Path:
-    go = shutil.which("go")
-    if go is None:
-        raise ToolMissing("the Go toolchain is not installed", hint="install Go 1.21 or newer")
-    result = subprocess.run(
-        [go, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes"],
-        cwd=toolchain.TOOLS_SRC / "kubernetes",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        subprocess.run(
-            [go, "mod", "download", f"k8s.io/kubernetes@{toolchain.KUBERNETES_VERSION}"],
-            cwd=toolchain.TOOLS_SRC / "kubernetes",
-            capture_output=True,
-            check=False,
-        )
-        result = subprocess.run(
-            [go, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes"],
-            cwd=toolchain.TOOLS_SRC / "kubernetes",
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return Path(result.stdout.strip())
 
 
 def build_images(say: Callable[[str], None]) -> list[Path]:

@@ -154,8 +154,8 @@ class LocalCluster:
         try:
             self._start(nodes, audit_policy or security.audit_policy(), say, real_node)
         except BaseException:
-            say("start failed; stopping what was started")
-            self._stop_processes()
+            say("start failed; stopping what was started (logs are kept)")
+            self._stop_everything()
             raise
         say(
             f"cluster {self.name!r} ready in {time.monotonic() - started:.1f}s; "
@@ -264,11 +264,14 @@ class LocalCluster:
     def down(self) -> None:
         """Stop every process this cluster started and remove its state; a real node also takes
         back what it put on the host (pods, mounts, network, iptables, sysctls)."""
+        self._stop_everything()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_everything(self) -> None:
         state = self._state() or {}
         self._stop_processes()
         if state.get("real_node"):
             RealNode(self.dir, self.name).stop(state.get("sysctls", {}))
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _stop_processes(self) -> None:
         found = [c for c in self.components() if c.alive]
@@ -590,6 +593,8 @@ class LocalCluster:
 
 def _require_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the API server binds: connections of a stopped cluster in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError:

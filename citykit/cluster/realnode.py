@@ -44,6 +44,10 @@ UNREACHABLE = (SIMULATED_POD_CIDR, f"{SIMULATED_NODE_IP}/32")
 # DNAT the port they connect to is this one, which the API-access NetworkPolicies allow.
 APISERVER_PORT = 6443
 CNI_NETWORK = "citykit"
+RUN_ROOT = Path("/run/citykit")
+# The kubelet keeps Unix sockets (pod resources, plugin registration) under its root directory,
+# and pods' volumes: on disk, at a short path.
+KUBELET_ROOT = Path("/var/lib/citykit")
 # Host packages the node runs on (scripts/system-deps installs them).
 HOST_BINARIES = ("containerd", "containerd-shim-runc-v2", "runc", "iptables", "ipset", "ip")
 CNI_BIN_DIR = Path("/usr/lib/cni")
@@ -131,11 +135,15 @@ class RealNode:
         self.dir = cluster_dir / "node"
         self.pki = cluster_dir / "pki"
         self.name = f"{cluster_name}-node"
+        # Unix socket paths are limited to 108 bytes; the state directory can be anywhere (a
+        # test's temporary directory), so containerd's sockets live under /run instead.
+        self.run_dir = RUN_ROOT / cluster_name
+        self.kubelet_dir = KUBELET_ROOT / cluster_name
 
     # -- paths -----------------------------------------------------------------------------
     @property
     def containerd_socket(self) -> Path:
-        return self.dir / "containerd" / "containerd.sock"
+        return self.run_dir / "containerd.sock"
 
     @property
     def volumes(self) -> Path:
@@ -175,6 +183,8 @@ class RealNode:
         ]
 
     def write_config(self, apiserver_port: int, ports: Ports) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.kubelet_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("containerd", "kubelet", "cni/net.d", "cni/ipam", "logs", "pods-logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.volumes.mkdir(parents=True, exist_ok=True)
@@ -377,7 +387,7 @@ oom_score = 0
         return [
             f"--config={self.dir / 'kubelet' / 'config.yaml'}",
             f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
-            f"--root-dir={self.dir / 'kubelet'}",
+            f"--root-dir={self.kubelet_dir}",
             f"--cert-dir={self.dir / 'kubelet' / 'pki'}",
             f"--hostname-override={self.name}",
             f"--node-ip={NODE_IP}",
@@ -399,6 +409,10 @@ oom_score = 0
         self._clean_network()
         self._remove_cgroups()
         restore_sysctls(saved_sysctls)
+        for directory in (self.run_dir, self.kubelet_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                directory.parent.rmdir()  # only when no other cluster's node uses it
 
     def _kill_pods(self) -> None:
         """Every process in the kubepods cgroups (containers and sandboxes), and every shim of
@@ -422,7 +436,13 @@ oom_score = 0
     def _unmount_all(self) -> None:
         """Volumes, overlay snapshots, network namespaces and /run mounts of this node's
         containerd, deepest first; a busy one is detached lazily."""
-        roots = (str(self.dir) + "/", "/run/containerd/io.containerd.", "/run/containerd/runc/")
+        roots = (
+            str(self.dir) + "/",
+            str(self.run_dir) + "/",
+            str(self.kubelet_dir) + "/",
+            "/run/containerd/io.containerd.",
+            "/run/containerd/runc/",
+        )
         for _ in range(3):
             mounts = [m for m in _mount_points() if m.startswith(roots)]
             if not mounts:
@@ -513,7 +533,7 @@ def _mount_points() -> list[str]:
     return points
 
 
-def leftovers(node_dir: Path) -> list[str]:
+def leftovers(node: RealNode) -> list[str]:
     """What a stopped node must not leave behind, for tests and `cluster status`: processes,
     mounts, the bridge and veths, iptables rules and ipsets, kubepods cgroups."""
     found: list[str] = []
@@ -524,10 +544,18 @@ def leftovers(node_dir: Path) -> list[str]:
         with contextlib.suppress(OSError):
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             binary = Path(cmdline[0].decode(errors="replace")).name
-            # Shims name their containerd's socket, which lies in the node's directory.
-            if binary in names and str(node_dir).encode() in b" ".join(cmdline):
+            # Shims name their containerd's socket, in the node's run directory.
+            joined = b" ".join(cmdline)
+            ours = any(
+                str(d).encode() in joined for d in (node.dir, node.run_dir, node.kubelet_dir)
+            )
+            if binary in names and ours:
                 found.append(f"process {entry.name} ({binary})")
-    found += [f"mount {m}" for m in _mount_points() if m.startswith(str(node_dir))]
+    found += [
+        f"mount {m}" for m in _mount_points() if m.startswith((str(node.dir), str(node.run_dir)))
+    ]
+    if node.run_dir.exists():
+        found.append(f"directory {node.run_dir}")
     if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
         found.append(f"interface {BRIDGE}")
     routes = _run("ip", "route", "show", "type", "unreachable", check=False).stdout

@@ -45,7 +45,7 @@ class City:
     def __init__(self, env: dict[str, str], state: Path) -> None:
         self.env = env
         self.kubeconfig = state / "clusters" / CLUSTER / "kubeconfig"
-        self.node_dir = state / "clusters" / CLUSTER / "node"
+        self.node = realnode.RealNode(state / "clusters" / CLUSTER, CLUSTER)
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -174,5 +174,5 @@ def test_destroy_and_down_leave_nothing_behind(city: City) -> None:
     assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
     down = run(city.env, "cluster", "down", "-e", "local", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert realnode.leftovers(city.node_dir) == []
-    assert not city.node_dir.exists()
+    assert realnode.leftovers(city.node) == []
+    assert not city.node.dir.exists()
