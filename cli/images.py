@@ -134,8 +134,9 @@ def _load(results: list[build.Built], address: str | None, say: Any) -> bool:
         return False
     if not address:
         say(
-            f"not loading: no node runtime given (--address or ${containerd.ADDRESS_ENV} "
-            "names its containerd socket)"
+            "not loading: no node runtime is running for this environment (`citykit up` loads "
+            f"the images when it starts the real node; --address or ${containerd.ADDRESS_ENV} "
+            "names another containerd socket)"
         )
         return False
     if not containerd.reachable(address):
