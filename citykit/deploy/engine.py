@@ -152,7 +152,9 @@ def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) 
                 real_node=cluster.real_node,
             )
         node = local.real_node
-        if node is not None and plan.environment.local_images:
+        # Only `up` (which starts the cluster) needs the images; destroy, status and drift work
+        # without them, even when the image cache was cleared.
+        if start and node is not None and plan.environment.local_images:
             from citykit.images import node as node_images
 
             node_images.ensure_loaded(plan, str(node.containerd_socket), progress)
