@@ -95,8 +95,10 @@ def cache_key(target: Target) -> str:
 
 
 def _tool_version(name: str) -> str:
+    """The tool's version and build recipe (its cache home's name), so a rebuilt tool makes a
+    new image."""
     tool = toolchain.BY_NAME.get(name)
-    return tool.version if tool else ""
+    return tool.home.name if tool else ""
 
 
 def archive_path(target: Target) -> Path:
