@@ -203,6 +203,24 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class RestoreDrill:
+    """How `citykit verify --restore-drill` proves that a backup restores. `mark` runs like a
+    `Check` (probe pod, the component's identity, `secret_env`) and writes MARKER under a
+    `citykit-verify` name; the backup Job then runs on demand; `restore` runs in a scratch pod
+    of the component's own image `image`, as `run_as`, with the backup volume read-only at
+    /backup and `writable` emptyDirs, restores the newest backup into a scratch instance there
+    and exits 0 when it finds MARKER in it."""
+
+    mark: str
+    restore: str
+    secret_env: tuple[tuple[str, str, str], ...] = ()  # for `mark`: (variable, suffix, key)
+    image: str = "main"  # key in the component's `images`
+    run_as: int = 10001
+    writable: tuple[str, ...] = ("/tmp",)
+    memory_mi: int = 512
+
+
+@dataclass(frozen=True)
 class Backup:
     """How a stateful component's data is copied to its backup volume. The operations system
     turns this into a CronJob and a claim (`<name>-backup`) in the component's namespace.
@@ -212,6 +230,24 @@ class Backup:
     image: Image
     script: str
     secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, secret suffix, key)
+    drill: RestoreDrill | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A functional check of the running component (`citykit verify`). `script` runs under
+    /bin/sh in a short-lived pod of the verify probe image (curl, jq, psql, mosquitto clients,
+    kcat, nc), in the component's namespace and with its network identity, so the component's own
+    NetworkPolicies admit it. The pod gets TARGET (the component's service host), PORT_<NAME> for
+    each declared port, RUN (a marker unique to this run, `citykit-verify-<time>`),
+    REAL_COMPONENTS (the components whose pods run for real) and the `secret_env` variables from
+    the component's Secrets. Exit 0 passes; otherwise the output's last lines are the detail.
+    Scripts never print secret values and write only under a `citykit-verify` prefix."""
+
+    name: str  # what is proved, in words: "an authenticated publish is delivered"
+    script: str
+    secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, secret suffix, key)
+    timeout: int = 60  # seconds, pod start included
 
 
 @dataclass(frozen=True)
@@ -264,6 +300,8 @@ class Component:
     pool: ClassVar[Literal["general", "gpu", "edge"]] = "general"
     workload: ClassVar[Workload | None] = None
     backup: ClassVar[Backup | None] = None
+    # What `citykit verify` runs against the deployed component (see `Check`).
+    checks: ClassVar[tuple[Check, ...]] = ()
     checkov_skips: ClassVar[tuple[CheckSkip, ...]] = ()
     docs: ClassVar[str] = ""
     # What running the component as a real container (environment `local`) showed, and what was
@@ -276,4 +314,9 @@ class Component:
 
     def values(self, build: Any) -> Mapping[str, Any]:
         """Extra template values computed from the build context. Pure; default none."""
+        return {}
+
+    def check_env(self, plan: Any) -> Mapping[str, str]:
+        """Extra variables for this component's `checks`, computed from the plan (the gateway's
+        route table, the city's realm). Pure; default none."""
         return {}

@@ -7,6 +7,7 @@ from typing import Any
 from citykit.component import Port
 from citykit.plan import Plan, PlannedComponent, tenant_namespace
 from citykit.routes import API_GATEWAY, gateway_routes
+from citykit.verify.probe import probe_ref
 
 
 def audit_policy(plan: Plan | None = None) -> dict[str, Any]:
@@ -137,7 +138,8 @@ def department_roles(plan: Plan) -> list[dict[str, Any]]:
 
 
 def allowed_registries(plan: Plan) -> list[str]:
-    """Registry prefixes pods may pull from: those of the plan's images (or the mirror)."""
+    """Registry prefixes pods may pull from: those of the plan's images, backups and verify probe
+    (or the mirror)."""
     prefixes = set()
     for component in plan.components:
         for reference in component.images.values():
@@ -146,6 +148,8 @@ def allowed_registries(plan: Plan) -> list[str]:
         backup = component.cls.backup
         if backup is not None:
             prefixes.add(backup.image.ref(plan.environment.registry_mirror).split("/")[0] + "/")
+    # `citykit verify` runs its probe pods in the city's namespaces.
+    prefixes.add(probe_ref(plan).split("/")[0] + "/")
     return sorted(prefixes)
 
 

@@ -24,6 +24,7 @@ COMMANDS = (
     "refresh",
     "drift",
     "status",
+    "verify",
     "outputs",
 )
 GROUPS = ("cluster", "images", "tools")

@@ -17,6 +17,7 @@ from citykit import compiler, registry
 from citykit.component import Component
 from citykit.errors import InputError, ToolMissing
 from citykit.images import build, containerd, inventory, node
+from citykit.verify.probe import PROBE_TARGET
 
 app = typer.Typer(
     help="Build component images from Debian and npm packages (cached under "
@@ -81,12 +82,14 @@ def build_images(
     address: AddressOption = None,
     output_format: OutputOption = Format.table,
 ) -> None:
-    """Build the local images of the planned components (without a profile: every recipe).
+    """Build the local images of the planned components (without a profile: every recipe),
+    and the probe image of `citykit verify`.
 
     Then load them into the node's containerd when its socket is there. Cached archives make
     this a no-op; a cold image takes seconds to a few minutes, and building needs root."""
     classes, _ = _select(profile, env, component)
-    chosen = build.targets(classes)
+    # The verify probe goes with every full build: `citykit verify` runs it on the node.
+    chosen = build.targets(classes) + ([] if component else [PROBE_TARGET])
     say = output.say_err if output_format is Format.json else output.say
     started = time.monotonic()
 

@@ -316,11 +316,15 @@ class Deployment:
             pulumi.export(name, value)
 
 
-def kubectl(access: ClusterAccess, *args: str) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    access: ClusterAccess, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("kubectl")
     if binary is None:
         raise ToolMissing("kubectl is not installed", hint="install kubectl")
     command = [binary, "--kubeconfig", str(access.kubeconfig)]
     if access.context:
         command += ["--context", access.context]
-    return subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [*command, *args], input=stdin, capture_output=True, text=True, check=False
+    )

@@ -81,7 +81,7 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
     if result.returncode != 0:
         raise OperationFailed(f"could not read the cluster: {result.stderr.strip()}")
     live = {_key(obj): obj for obj in json.loads(result.stdout).get("items", [])}
-    runs = _where_pods_run(access, plan.slug)
+    runs = where_pods_run(access, plan.slug)
     statuses: list[ComponentStatus] = []
     for unit in compiled.units:
         component = unit.component
@@ -122,7 +122,7 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
 SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
-def _where_pods_run(access: Any, slug: str) -> dict[str, str]:
+def where_pods_run(access: Any, slug: str) -> dict[str, str]:
     """Component name -> real / simulated / mixed, from the nodes its pods are bound to: a node
     kwok manages is simulated; any other node has a container runtime that ran the pod."""
     nodes = kubectl(access, "get", "nodes", "-o", "json")

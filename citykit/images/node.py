@@ -11,8 +11,12 @@ from citykit.plan import Plan
 
 
 def plan_targets(plan: Plan) -> list[build.Target]:
-    """The local images the plan uses (components whose images the environment builds locally)."""
-    return build.targets(c.cls for c in plan.components if c.local_images)
+    """The local images the plan uses (components whose images the environment builds locally),
+    and the probe that `citykit verify` runs where the environment uses local images."""
+    from citykit.verify.probe import PROBE_TARGET
+
+    probes = [PROBE_TARGET] if plan.environment.local_images else []
+    return build.targets(c.cls for c in plan.components if c.local_images) + probes
 
 
 def ensure_loaded(plan: Plan, address: str, progress: Callable[[str], None]) -> None:

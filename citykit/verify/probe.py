@@ -1,0 +1,147 @@
+"""The probe: the one image and the one pod shape every `citykit verify` check runs in.
+
+A probe pod is a short-lived, restricted pod that takes a component's network identity (its
+`app.kubernetes.io/name` label, without the `instance` label of its workload selector, so no
+ReplicaSet or StatefulSet adopts it and no Service sends it traffic) in that component's
+namespace, so the city's own NetworkPolicies decide what it may reach, as they do for the
+component. It runs one /bin/sh script and stops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL
+from citykit.component import Image, LocalImage
+from citykit.images import build
+from citykit.plan import Plan
+
+PROBE_COMPONENT = "citykit-verify"  # the image path and the identity of a pod that is no component
+VERIFY_LABEL = "citykit.io/verify"  # on every probe pod: its value is the city's slug
+NAME_LABEL = "app.kubernetes.io/name"
+PROBE_UID = 10001
+
+# Clients of everything the catalog's checks talk to: HTTP (curl, with S3 signing), JSON (jq),
+# PostgreSQL (psql), MQTT (mosquitto_pub/sub), Kafka (kcat) and plain TCP (nc).
+PROBE_LOCAL = LocalImage(
+    version="1",
+    source="debian:bookworm curl jq postgresql-client mosquitto-clients kcat netcat-openbsd",
+    debian=(
+        "curl",
+        "ca-certificates",
+        "jq",
+        "postgresql-client",
+        "mosquitto-clients",
+        "kcat",
+        "netcat-openbsd",
+    ),
+    user=PROBE_UID,
+    user_name="probe",
+    entrypoint=("/bin/sh",),
+    check="curl --version >/dev/null && psql --version >/dev/null && command -v mosquitto_pub && "
+    "command -v mosquitto_sub && command -v kcat && command -v nc && command -v jq",
+)
+# What clusters that pull images run: the same image, pushed to the city's registry mirror
+# (`citykit images build` writes its archive; no public registry has it).
+PROBE_IMAGE = Image("ghcr.io/citykit/verify-probe", PROBE_LOCAL.version)
+PROBE_TARGET = build.Target(PROBE_COMPONENT, "probe", PROBE_LOCAL, PROBE_IMAGE)
+
+
+def probe_ref(plan: Plan) -> str:
+    """The probe image for the plan's environment: the local build where the environment uses
+    local images, else the upstream reference through the mirror."""
+    if plan.environment.local_images:
+        return PROBE_TARGET.ref
+    return PROBE_IMAGE.ref(plan.environment.registry_mirror)
+
+
+def pod(
+    plan: Plan,
+    *,
+    name: str,
+    namespace: str,
+    identity: str,
+    script: str,
+    env: dict[str, str],
+    secret_env: list[tuple[str, str, str]],
+    timeout: int,
+    image: str | None = None,
+    run_as: int = PROBE_UID,
+    writable: tuple[str, ...] = ("/tmp",),
+    claims: tuple[tuple[str, str], ...] = (),
+    memory_mi: int = 128,
+) -> dict[str, Any]:
+    """A probe pod manifest. `identity` is the `app.kubernetes.io/name` it carries; `secret_env`
+    is (variable, Secret name, key): values reach the script through the environment only.
+    A scratch pod of the restore drill gives another `image` and user, and mounts `claims`
+    (claim name, path) read-only."""
+    mounts = [{"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(writable)]
+    volumes: list[dict[str, Any]] = [
+        {"name": f"scratch-{i}", "emptyDir": {"sizeLimit": "1Gi"}} for i in range(len(writable))
+    ]
+    for i, (claim, path) in enumerate(claims):
+        mounts.append({"name": f"claim-{i}", "mountPath": path, "readOnly": True})
+        volumes.append(
+            {"name": f"claim-{i}", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        )
+    variables: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    variables += [
+        {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for variable, secret, key in secret_env
+    ]
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": timeout,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 0,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": run_as,
+            "runAsGroup": run_as,
+            "fsGroup": run_as,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "probe",
+                "image": image or probe_ref(plan),
+                "imagePullPolicy": "Never" if plan.environment.local_images else "IfNotPresent",
+                "command": ["/bin/sh", "-c", script],
+                "env": variables,
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "32Mi"},
+                    "limits": {"cpu": "500m", "memory": f"{memory_mi}Mi"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": mounts,
+            }
+        ],
+        "volumes": volumes,
+    }
+    # Where a real node runs beside simulated ones, probes go there (simulated pods run nothing);
+    # elsewhere they run on the general pool, like the city's own workloads.
+    if plan.environment.cluster.real_node:
+        spec["nodeSelector"] = {RUNTIME_LABEL: RUNTIME}
+        spec["tolerations"] = [
+            {"key": RUNTIME_LABEL, "operator": "Equal", "value": RUNTIME, "effect": "NoSchedule"}
+        ]
+    else:
+        spec["nodeSelector"] = {POOL_LABEL: "general"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                NAME_LABEL: identity,
+                VERIFY_LABEL: plan.slug,
+                "app.kubernetes.io/managed-by": "citykit-verify",
+            },
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,143 @@
+"""Runs the probe pods of `citykit verify` on the live cluster (kubectl, like `status`) and
+collects their outcomes. Every pod is deleted when it ends, and a sweep by label before and after
+the run takes away anything an interrupted run left."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from citykit.compiler import Compiled
+from citykit.deploy.engine import ClusterAccess, cluster_access, kubectl
+from citykit.deploy.status import SIMULATED_NODE_ANNOTATION, where_pods_run
+from citykit.errors import OperationFailed
+from citykit.verify import checks, probe
+from citykit.verify.checks import Outcome, PodResult, PodRun
+
+PARALLEL_PODS = 6
+POLL_SECONDS = 1.0
+# Waiting reasons that will not go away by waiting: report them at once.
+STUCK = {
+    "ErrImageNeverPull",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+
+Progress = Callable[[str], None]
+
+
+def real_nodes(access: ClusterAccess) -> bool:
+    """Whether any Ready node runs containers (is not a kwok node)."""
+    result = kubectl(access, "get", "nodes", "-o", "json")
+    if result.returncode != 0:
+        raise OperationFailed(f"could not read the cluster's nodes: {result.stderr.strip()}")
+    for node in json.loads(result.stdout).get("items", []):
+        if SIMULATED_NODE_ANNOTATION in (node["metadata"].get("annotations") or {}):
+            continue
+        conditions = node.get("status", {}).get("conditions", []) or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            return True
+    return False
+
+
+def sweep(access: ClusterAccess, slug: str) -> None:
+    kubectl(
+        access,
+        "delete",
+        "pods,jobs",
+        "--all-namespaces",
+        "-l",
+        f"{probe.VERIFY_LABEL}={slug}",
+        "--ignore-not-found",
+        "--wait=false",
+        "--grace-period=0",
+    )
+
+
+def run_pod(access: ClusterAccess, pod: PodRun) -> PodResult:
+    """Create the pod, wait until it ends (or its deadline), read its output, delete it."""
+    started = time.monotonic()
+    namespace = pod.manifest["metadata"]["namespace"]
+    created = kubectl(access, "create", "-f", "-", stdin=json.dumps(pod.manifest))
+    if created.returncode != 0:
+        return PodResult(None, "", f"not created: {created.stderr.strip()}", 0.0)
+    reason = ""
+    exit_code: int | None = None
+    try:
+        deadline = started + pod.timeout + 15
+        while time.monotonic() < deadline:
+            got = kubectl(access, "get", "pod", "-n", namespace, pod.name, "-o", "json")
+            if got.returncode == 0:
+                state = _state(json.loads(got.stdout))
+                if state is not None:
+                    exit_code, reason = state
+                    break
+            time.sleep(POLL_SECONDS)
+        else:
+            reason = f"timed out after {pod.timeout}s"
+        logs = kubectl(access, "logs", "-n", namespace, pod.name, "--tail=40")
+        output = logs.stdout if logs.returncode == 0 else ""
+    finally:
+        kubectl(
+            access,
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            pod.name,
+            "--ignore-not-found",
+            "--wait=false",
+            "--grace-period=0",
+        )
+    return PodResult(exit_code, output, reason, time.monotonic() - started)
+
+
+def _state(pod: dict[str, Any]) -> tuple[int | None, str] | None:
+    """(exit code, reason) once the pod has ended or is stuck; None while it runs."""
+    status = pod.get("status", {})
+    for container in status.get("containerStatuses", []) or []:
+        terminated = container.get("state", {}).get("terminated")
+        if terminated is not None:
+            return int(terminated.get("exitCode", 1)), terminated.get("reason", "")
+        waiting = container.get("state", {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK:
+            return None, f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
+    if status.get("phase") == "Failed":
+        return None, status.get("reason") or status.get("message") or "pod failed"
+    return None
+
+
+def verify(
+    compiled: Compiled,
+    *,
+    layer: str | None,
+    say: Progress,
+    done: Callable[[int, int], None] | None = None,
+) -> list[Outcome]:
+    """Every check of the deployed city (or of one layer), in plan order."""
+    plan = compiled.plan
+    access = cluster_access(plan, start=False, progress=say)
+    runs = where_pods_run(access, plan.slug)
+    run_id = time.strftime("%H%M%S", time.gmtime())
+    work = checks.plan_work(plan, runs, real_nodes=real_nodes(access), run_id=run_id, layer=layer)
+    sweep(access, plan.slug)
+    results: dict[str, PodResult] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=PARALLEL_PODS) as pool:
+            futures = {pool.submit(run_pod, access, pod): pod for pod in work.pods}
+            for future in as_completed(futures):
+                results[futures[future].name] = future.result()
+                if done is not None:
+                    done(len(results), len(work.pods))
+    finally:
+        sweep(access, plan.slug)
+    order = {c.name: i for i, c in enumerate(plan.components)}
+    kinds = {"functional": 0, "flow": 1, "drill": 2}
+    outcomes = checks.read_results(work, results)
+    return sorted(outcomes, key=lambda o: (order.get(o.component, 0), kinds[o.kind]))
