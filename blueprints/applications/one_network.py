@@ -11,6 +11,7 @@ from pydantic import Field
 
 from citykit import layers
 from citykit.component import (
+    Check,
     Component,
     ComponentSettings,
     Image,
@@ -89,6 +90,23 @@ class AppSettings(ComponentSettings):
     replicas: int | None = Field(None, ge=1, le=64, description="Replicas (default: derived).")
 
 
+PORTAL_SERVES = """
+set -eu
+code=$(curl -sS --max-time 10 -o /tmp/page -w '%{http_code}' "http://$TARGET:$PORT_HTTP/")
+echo "HTTP $code, $(wc -c < /tmp/page) bytes"
+[ "$code" = 200 ]
+"""
+# The application's own copy of the database password (Secret `<app>-db`, the same values as
+# the database's), used from the application's namespace: what the application itself does.
+DATABASE_WITH_APP_CREDENTIALS = """
+set -eu
+host=${RELATIONAL_DB_URL%:*} port=${RELATIONAL_DB_URL##*:}
+version=$(psql "host=$host port=$port user=postgres dbname=city connect_timeout=10" \
+  -Atc 'SELECT postgis_full_version()')
+echo "$version" | grep -q 'POSTGIS="' && echo "$RELATIONAL_DB_URL: $(echo "$version" | cut -c1-60)"
+"""
+
+
 class Application(Component):
     """An application template: a web front end behind the gateway, wired by environment to the
     capabilities it requires. `topics` are the broker topics it owns."""
@@ -107,6 +125,10 @@ class Application(Component):
         run_as=101,
         writable=("/tmp", "/var/cache/nginx"),
     )
+    checks: ClassVar[tuple[Check, ...]] = (Check("serves its portal", PORTAL_SERVES),)
+
+    def check_env(self, plan: Any) -> Mapping[str, str]:
+        return _peer_urls(plan, self.requires)
 
     def values(self, build: Any) -> Mapping[str, Any]:
         plan, me = build.plan, build.component
@@ -118,12 +140,7 @@ class Application(Component):
             "PUBLIC_URL": f"https://{plan.environment.domain}/{me.name}/",
             "BROKER_TOPICS": ",".join(f"{plan.slug}.{t}" for t in self.topics),
         }
-        for capability in sorted(self.requires):
-            peer = plan.by_capability(capability)
-            if peer is not None and peer.cls.ports:
-                port = peer.cls.ports[0].port
-                key = capability.upper().replace("-", "_")
-                env[f"{key}_URL"] = f"{peer.name}.{peer.namespace}.svc:{port}"
+        env.update(_peer_urls(plan, self.requires))
         secret_env = [
             {"name": "OIDC_CLIENT_SECRET", "secret": f"{me.name}-oidc-client", "key": "secret"}
         ]
@@ -136,6 +153,17 @@ class Application(Component):
             "topics": [f"{plan.slug}.{t}" for t in self.topics],
             "manifest": json.dumps(manifest, ensure_ascii=False, sort_keys=True),
         }
+
+
+def _peer_urls(plan: Any, capabilities: tuple[str, ...]) -> dict[str, str]:
+    """`<CAPABILITY>_URL`: host:port of the first port of each required peer in the plan."""
+    urls = {}
+    for capability in sorted(capabilities):
+        peer = plan.by_capability(capability)
+        if peer is not None and peer.cls.ports:
+            key = capability.upper().replace("-", "_")
+            urls[f"{key}_URL"] = f"{peer.name}.{peer.namespace}.svc:{peer.cls.ports[0].port}"
+    return urls
 
 
 def _sizing(per: int) -> tuple[SizingRule, ...]:
@@ -168,6 +196,14 @@ class OneNetworkServices(Application):
     )
     topics = ("service-applications", "service-status")
     sizing = _sizing(500_000)
+    checks = (
+        Check("serves its portal", PORTAL_SERVES),
+        Check(
+            "its database answers with its own copy of the credentials",
+            DATABASE_WITH_APP_CREDENTIALS,
+            (("PGPASSWORD", "db", "password"),),
+        ),
+    )
 
 
 @component
@@ -204,3 +240,11 @@ class OneNetworkCollaboration(Application):
     )
     topics = ("tasks",)
     sizing = _sizing(1_000_000)
+    checks = (
+        Check("serves its portal", PORTAL_SERVES),
+        Check(
+            "its database answers with its own copy of the credentials",
+            DATABASE_WITH_APP_CREDENTIALS,
+            (("PGPASSWORD", "db", "password"),),
+        ),
+    )

@@ -13,6 +13,7 @@ from pydantic import Field
 from citykit import layers
 from citykit.component import (
     Backup,
+    Check,
     Component,
     ComponentSettings,
     Image,
@@ -573,6 +574,18 @@ class NodeRed(Component):
     ports = (Port("http", 1880),)
     resources = Resources(cpu_millis=250, memory_mi=512)
     workload = Workload(Probe("http", "/"), writable=("/tmp", "/data"))
+    checks = (
+        Check(
+            "the editor and its flows API answer",
+            'set -eu\nbase="http://$TARGET:$PORT_HTTP"\n'
+            'curl -fsS --max-time 10 -o /tmp/editor "$base/"\n'
+            'grep -q "<title>Node-RED</title>" /tmp/editor\n'
+            'curl -fsS --max-time 10 -H "Node-RED-API-Version: v2" "$base/flows" '
+            "| jq -e .rev >/dev/null\n"
+            'echo "editor served, flows API at revision $(curl -fsS --max-time 10 '
+            '-H "Node-RED-API-Version: v2" "$base/flows" | jq -r .rev)"\n',
+        ),
+    )
 
     def values(self, build: Any) -> Mapping[str, Any]:
         return {"env": {"CITY_BROKER": _host(build, "message-broker")}}

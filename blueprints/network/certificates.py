@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from citykit import layers
 from citykit.component import (
     ApiAccess,
+    Check,
     Component,
     ComponentSettings,
     Image,
@@ -72,6 +73,20 @@ class CertManager(Component):
     ports = (Port("metrics", 9402), Port("healthz", 9403))
     resources = Resources(cpu_millis=100, memory_mi=256)
     metrics = Metrics("metrics")
+    # Its own metrics say whether the city's certificates were issued (Ready).
+    checks = (
+        Check(
+            "the city's certificates are issued",
+            "set -eu\n"
+            'curl -fsS --max-time 10 "http://$TARGET:$PORT_METRICS/metrics" > /tmp/metrics\n'
+            "ready=$(grep -c '^certmanager_certificate_ready_status{.*condition=\"True\".*} 1' "
+            "/tmp/metrics || true)\n"
+            "pending=$(grep -c '^certmanager_certificate_ready_status{.*condition=\"False\".*} 1' "
+            "/tmp/metrics || true)\n"
+            'echo "$ready certificates ready, $pending not ready"\n'
+            '[ "$ready" -gt 0 ] && [ "$pending" -eq 0 ]\n',
+        ),
+    )
     api_access = (
         ApiAccess(
             ("cert-manager.io",),

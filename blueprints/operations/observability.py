@@ -15,6 +15,7 @@ from citykit import layers, operations
 from citykit.component import (
     ApiAccess,
     Backup,
+    Check,
     Component,
     ComponentSettings,
     Image,
@@ -89,6 +90,39 @@ class RetentionSettings(ComponentSettings):
     retention_days: int = Field(30, ge=1, le=3650, description="Days of data kept.")
 
 
+# Every active target of a job named after a component that runs for real must be up; the
+# targets of simulated components (kwok pods run nothing) are counted, not judged.
+PROMETHEUS_TARGETS_UP = """
+set -eu
+curl -fsS --max-time 10 -o /tmp/active "http://$TARGET:$PORT_HTTP/api/v1/targets?state=active"
+jq -r '.data.activeTargets[] | "\\(.labels.job) \\(.health) \\(.scrapeUrl)"' /tmp/active \\
+  > /tmp/targets
+up=0 down=0 other=0
+while read -r job health url; do
+  case " $REAL_COMPONENTS " in
+    *" $job "*)
+      if [ "$health" = up ]; then up=$((up + 1))
+      else down=$((down + 1)); echo "$job $health $url"; fi ;;
+    *) other=$((other + 1)) ;;
+  esac
+done < /tmp/targets
+echo "$up targets of real components up, $down not up ($other targets of simulated ones)"
+[ "$down" -eq 0 ] && [ "$up" -gt 0 ]
+"""
+PROMETHEUS_RULES_LOADED = """
+set -eu
+curl -fsS --max-time 10 -o /tmp/rules "http://$TARGET:$PORT_HTTP/api/v1/rules"
+groups=$(jq '.data.groups | length' /tmp/rules)
+echo "$groups rule groups loaded"
+[ "$groups" -gt 0 ]
+"""
+READY = """
+set -eu
+curl -fsS --max-time 10 -o /tmp/ready "http://$TARGET:$PORT_HTTP/-/ready"
+head -c 100 /tmp/ready
+"""
+
+
 @component
 class Prometheus(Component):
     name: ClassVar[str] = "prometheus"
@@ -134,6 +168,10 @@ class Prometheus(Component):
         'curl -fsS -G "http://$TARGET:9090/federate" --data-urlencode "match[]={job=~".+"}" '
         "-o /backup/federate-$(date +%Y%m%dT%H%M).txt",
     )
+    checks = (
+        Check("every scrape target of a real component is up", PROMETHEUS_TARGETS_UP),
+        Check("the alert rules are loaded", PROMETHEUS_RULES_LOADED),
+    )
     workload = Workload(
         Probe("http", "/-/ready"),
         kind="StatefulSet",
@@ -171,6 +209,7 @@ class Alertmanager(Component):
     ports = (Port("http", 9093),)
     resources = Resources(cpu_millis=100, memory_mi=256)
     metrics = Metrics("http")
+    checks = (Check("is ready", READY),)
     workload = Workload(
         Probe("http", "/-/ready"),
         config_path="/etc/alertmanager",

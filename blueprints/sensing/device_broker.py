@@ -8,6 +8,7 @@ from pydantic import Field
 
 from citykit import layers
 from citykit.component import (
+    Check,
     Component,
     ComponentSettings,
     Image,
@@ -38,6 +39,42 @@ chown -R 1883:1883 /mosquitto
     cmd=("/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"),
     check="/usr/sbin/mosquitto -h | grep -q '^mosquitto version 2.0.11'",
 )
+
+
+# Checks shared by the MQTT brokers: a subscriber on a topic under `citykit-verify/` gets what an
+# authenticated client publishes there (published until it arrives, as the subscription may
+# not be in place yet); a client without credentials is refused by the broker, not the network.
+MQTT_ROUND_TRIP = """
+topic="citykit-verify/$RUN"
+auth() { "$@" -h "$TARGET" -p "$PORT_MQTT" -u "$MQTT_USER" -P "$MQTT_PASSWORD" -t "$topic"; }
+auth mosquitto_sub -C 1 -W 20 > /tmp/received &
+subscriber=$!
+sent=0
+while kill -0 "$subscriber" 2>/dev/null && [ "$sent" -lt 15 ]; do
+  auth mosquitto_pub -q 1 -m "$RUN" && sent=$((sent + 1))
+  sleep 1
+done
+wait "$subscriber" || true
+if grep -qx "$RUN" /tmp/received; then
+  echo "delivered on $topic after $sent publish(es)"
+  exit 0
+fi
+echo "nothing received on $topic after $sent publish(es)"
+exit 1
+"""
+MQTT_ANONYMOUS_REFUSED = """
+if mosquitto_pub -h "$TARGET" -p "$PORT_MQTT" -t "citykit-verify/$RUN/anonymous" -m x \
+    2>/tmp/error; then
+  echo "an anonymous publish was accepted"
+  exit 1
+fi
+if grep -qi "not authori" /tmp/error; then
+  echo "refused: $(tr '\\n' ' ' < /tmp/error | head -c 120)"
+  exit 0
+fi
+echo "failed for another reason than authorisation: $(head -c 200 /tmp/error)"
+exit 1
+"""
 
 
 class BrokerSettings(ComponentSettings):
@@ -103,3 +140,11 @@ class Mosquitto(Component):
     )
     # The devices' MQTT credentials; the broker refuses anonymous clients.
     secrets = (SecretSpec("devices", ("user", "password")),)
+    checks = (
+        Check(
+            "an authenticated publish is delivered to a subscriber",
+            MQTT_ROUND_TRIP,
+            (("MQTT_USER", "devices", "user"), ("MQTT_PASSWORD", "devices", "password")),
+        ),
+        Check("an anonymous client is refused", MQTT_ANONYMOUS_REFUSED),
+    )
