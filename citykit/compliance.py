@@ -4,12 +4,14 @@ extension, the concrete controls found in the compiled objects and the gaps the 
 close by itself, (c) every declared exception (Pod Security, checkov) with its reason.
 
 Controls are counted from the rendered objects, not asserted: if a pass stops producing
-NetworkPolicies, the report says so."""
+NetworkPolicies, the report says so. The one input from outside the objects is the record of the
+last restore drill (`citykit verify --restore-drill`), which closes the restore-drill gap."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from citykit import layers, operations
@@ -193,6 +195,7 @@ def centralised_management(c: Compiled) -> list[str]:
     ]
 
 
+BACKUP = "backup-recovery"
 FAMILIES = (
     Family(
         "network-architecture",
@@ -266,7 +269,7 @@ FAMILIES = (
         "数据备份恢复",
         backup_recovery,
         (
-            "off-site copies of the backup volumes and regular restore drills",
+            "off-site copies of the backup volumes",
             "message data in Kafka relies on replication; its backup keeps topic layout only",
         ),
     ),
@@ -280,8 +283,42 @@ FAMILIES = (
 )
 
 
-def report(compiled: Compiled) -> dict[str, Any]:
+RESTORE_DRILL_GAP = (
+    "regular restore drills: none passed in the last {days} days "
+    "(`citykit verify --restore-drill` runs one)"
+)
+
+
+def restore_drill(
+    record: dict[str, Any] | None, today: date, days: int = 90
+) -> tuple[list[str], list[str]]:
+    """(controls, gaps) of the last restore drill (`citykit/verify/drill.py` writes the record):
+    a drill that passed for at least one component and failed for none, in the last `days`
+    days, is a control; anything else leaves the gap open."""
+    gap = [RESTORE_DRILL_GAP.format(days=days)]
+    if not record:
+        return [], gap
+    try:
+        when = datetime.fromisoformat(str(record["at"])).date()
+        results = list(record["results"])
+    except (KeyError, TypeError, ValueError):
+        return [], gap
+    passed = sorted(r["component"] for r in results if r.get("status") == "passed")
+    failed = sorted(r["component"] for r in results if r.get("status") == "failed")
+    if failed or not passed or (today - when).days > days:
+        return [], gap
+    return [
+        f"restore drill passed on {when.isoformat()} ({', '.join(passed)}): the backup Job run "
+        "on demand, restored into a scratch instance, the marker written before found"
+    ], []
+
+
+def report(
+    compiled: Compiled, drill: dict[str, Any] | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """The compliance report; `drill` is the last restore drill's record, if any."""
     plan = compiled.plan
+    drill_controls, drill_gaps = restore_drill(drill, today or datetime.now(UTC).date())
     coverage = [
         {
             "clause": layer.clause,
@@ -297,8 +334,8 @@ def report(compiled: Compiled) -> dict[str, Any]:
             "family": f.key,
             "title": f.title,
             "title_zh": f.title_zh,
-            "controls": f.controls(compiled),
-            "gaps": list(f.gaps),
+            "controls": f.controls(compiled) + (drill_controls if f.key == BACKUP else []),
+            "gaps": list(f.gaps) + (drill_gaps if f.key == BACKUP else []),
         }
         for f in FAMILIES
     ]

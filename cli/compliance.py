@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Report which components realise each reference-model clause, and for each MLPS 2.0
         (等保2.0) level-3 technical control family the rendered controls and the gaps."""
-        data = compliance.report(compiler.compile_city(profile, env))
+        from citykit.verify import drill
+
+        compiled = compiler.compile_city(profile, env)
+        data = compliance.report(compiled, drill.last_record(compiled.plan))
         if output_format is ReportFormat.json:
             output.print_json(data)
             return

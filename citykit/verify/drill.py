@@ -213,7 +213,8 @@ def drill_component(
 
 
 def run(compiled: Compiled, *, layer: str | None, say: Callable[[str], None]) -> list[Outcome]:
-    """Drill every drillable component (of one layer) and record the result."""
+    """Drill every drillable component (of one layer) and record the result (the last drill's
+    record is what `citykit compliance` reads)."""
     plan = compiled.plan
     access = cluster_access(plan, start=False, progress=say)
     runs = where_pods_run(access, plan.slug)
@@ -243,8 +244,7 @@ def run(compiled: Compiled, *, layer: str | None, say: Callable[[str], None]) ->
             outcomes.append(drill_component(compiled, access, component, run_id, say))
     finally:
         runner.sweep(access, plan.slug)
-    if layer is None:
-        _record(plan, outcomes)
+    _record(plan, outcomes)
     return outcomes
 
 

@@ -10,6 +10,7 @@ does); CI runs as root."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -50,6 +51,16 @@ class City:
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def kubectl_input(self, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,
@@ -167,6 +178,115 @@ def test_status_says_which_components_run_for_real(city: City) -> None:
     rows = {r["component"]: r for r in json.loads(result.stdout)}
     assert rows["postgis"]["runs"] == "real"
     assert rows["kafka"]["runs"] == "simulated"
+
+
+def verify(city: City, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    result = run(city.env, "verify", "-p", PROFILE, "-e", "local", "-o", "json", *args)
+    assert result.returncode in (0, 2), result.stdout[-3000:] + result.stderr[-3000:]
+    checks: list[dict[str, Any]] = json.loads(result.stdout)["checks"]
+    return result.returncode, checks
+
+
+def _failures(checks: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{c['component']}: {c['check']}: {c['detail']}" for c in checks if c["status"] == "failed"
+    )
+
+
+def test_verify_proves_the_real_components_work(city: City) -> None:
+    _wait_real_pods_ready(city)
+    started = time.monotonic()
+    code, checks = verify(city)
+    print(f"verify: {time.monotonic() - started:.1f}s")
+    for check in checks:
+        print(
+            f"  {check['status']:7} {check['seconds']:5.1f}s {check['component']}: "
+            f"{check['check']} — {check['detail']}"
+        )
+    assert code == 0, _failures(checks)
+    passed = [c for c in checks if c["status"] == "passed"]
+    assert len(passed) >= 15
+    assert len({c["layer"] for c in passed}) >= 5
+    denied = [c for c in passed if c["check"].startswith("denied: ")]
+    assert any("yuhang-dept-" in c["check"] and c["component"] == "postgis" for c in denied)
+    assert any(c["check"].startswith("allowed: ") for c in passed)
+    # Skipped means simulated or unreached, never a real component's functional check.
+    functional = {
+        c["component"] for c in passed if not c["check"].startswith(("allowed", "denied"))
+    }
+    assert {"mosquitto", "postgis", "victoria-metrics", "prometheus"} <= functional
+    assert all(c["status"] != "passed" for c in checks if c["component"] == "kafka")
+    leftovers = city.get("pods,jobs", "--all-namespaces", "-l", "citykit.io/verify=yuhang")
+    assert leftovers["items"] == []
+
+
+def test_verify_fails_and_names_the_component_when_an_allow_policy_is_deleted(city: City) -> None:
+    name = "postgis-from-one-network-services"
+    saved = city.get("networkpolicy", "-n", "yuhang-data", name)
+    deleted = city.kubectl("delete", "networkpolicy", "-n", "yuhang-data", name)
+    assert deleted.returncode == 0, deleted.stderr
+    try:
+        code, checks = verify(city, "--layer", "data")
+        assert code == 2
+        failed = [c for c in checks if c["status"] == "failed"]
+        assert [c["component"] for c in failed] == ["postgis"], _failures(checks)
+        assert failed[0]["check"] == "allowed: one-network-services -> postgis:5432"
+    finally:
+        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
+            saved["metadata"].pop(key, None)
+        city.kubectl_input(json.dumps(saved), "create", "-f", "-")
+
+
+def test_verify_fails_on_a_wrong_password_in_a_secret(city: City) -> None:
+    secret = "one-network-services-db"
+    saved = city.get("secret", "-n", "yuhang-applications", secret)
+    wrong = base64.b64encode(b"citykit-verify-wrong").decode()
+    patched = city.kubectl(
+        "patch",
+        "secret",
+        "-n",
+        "yuhang-applications",
+        secret,
+        "--type=merge",
+        "-p",
+        json.dumps({"data": {"password": wrong}}),
+    )
+    assert patched.returncode == 0, patched.stderr
+    try:
+        code, checks = verify(city, "--layer", "applications")
+        assert code == 2
+        failed = [c for c in checks if c["status"] == "failed"]
+        assert {c["component"] for c in failed} == {"one-network-services"}, _failures(checks)
+        assert "password authentication failed" in failed[0]["detail"]
+    finally:
+        city.kubectl(
+            "patch",
+            "secret",
+            "-n",
+            "yuhang-applications",
+            secret,
+            "--type=merge",
+            "-p",
+            json.dumps({"data": {"password": saved["data"]["password"]}}),
+        )
+
+
+def test_restore_drill_restores_the_database(city: City) -> None:
+    code, checks = verify(city, "--layer", "data", "--restore-drill")
+    drills = {c["component"]: c for c in checks if c["check"].startswith("restore drill")}
+    for drill in drills.values():
+        print(
+            f"  {drill['status']:7} {drill['seconds']:5.1f}s {drill['component']}: "
+            f"{drill['detail']}"
+        )
+    assert code == 0, _failures(checks)
+    assert drills["postgis"]["status"] == "passed"
+    report = run(city.env, "compliance", "-p", PROFILE, "-e", "local", "-o", "json")
+    family = next(
+        f for f in json.loads(report.stdout)["mlps"]["families"] if f["family"] == "backup-recovery"
+    )
+    assert any("restore drill passed" in c for c in family["controls"]), family
+    assert not any("restore drill" in g for g in family["gaps"]), family
 
 
 def test_destroy_and_down_leave_nothing_behind(city: City) -> None:
