@@ -42,6 +42,13 @@ class ChecksFailed(CitykitError):
     exit_code = 2
 
 
+class CouldNotVerify(CitykitError):
+    """The checks could not run (no cluster, no access): exit 1, so that 2 always means that a
+    check ran and failed."""
+
+    exit_code = 1
+
+
 COLOURS = {"passed": "green", "failed": "red", "skipped": "yellow"}
 
 
@@ -82,12 +89,15 @@ def register(app: typer.Typer) -> None:
             def done(finished: int, total: int) -> None:
                 bar.update(task, completed=finished, total=total)
 
-            outcomes = runner.verify(compiled, layer=layer, say=say, done=done)
-            if restore_drill:
-                from citykit.verify import drill
+            try:
+                outcomes = runner.verify(compiled, layer=layer, say=say, done=done)
+                if restore_drill:
+                    from citykit.verify import drill
 
-                bar.update(task, description="restore drill", completed=0, total=None)
-                outcomes += drill.run(compiled, layer=layer, say=say)
+                    bar.update(task, description="restore drill", completed=0, total=None)
+                    outcomes += drill.run(compiled, layer=layer, say=say)
+            except CitykitError as error:
+                raise CouldNotVerify(error.message, hint=error.hint) from None
         seconds = time.monotonic() - started
         if output_format is Format.json:
             output.print_json({"checks": [o.as_json() for o in outcomes]})
