@@ -89,6 +89,15 @@ def page(component: type[Component], catalog: Registry) -> str:
         ]
         if component.real_run:
             lines += ["", component.real_run]
+    drill = component.backup.drill if component.backup is not None else None
+    if component.checks or drill is not None:
+        lines += ["", "## Checks (`citykit verify`)", ""]
+        lines += [f"- {check.name}" for check in component.checks]
+        if drill is not None:
+            lines.append(
+                "- restore drill (`--restore-drill`): a marker written, the backup Job run, the "
+                "newest backup restored into a scratch instance, the marker found"
+            )
     if component.exceptions or component.checkov_skips:
         lines += ["", "## Declared exceptions", ""]
         lines += [f"- {e.setting}: {e.reason}" for e in component.exceptions]
