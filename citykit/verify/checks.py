@@ -111,9 +111,11 @@ def functional_script(component: PlannedComponent, script: str) -> str:
 
 
 def flow_script(flows: list[Flow]) -> str:
-    """One pod tries all its flows at once. A name that does not resolve is reported as such
-    (never as blocked); an allowed flow is retried while policies settle, a denied one too
-    while it is still open."""
+    """One pod tries all its flows at once, after the policy controller has had time to see
+    it (it takes a few hundred milliseconds here). A name that does not resolve is reported as
+    such (never as blocked); an allowed flow is retried up to three times while policies
+    settle; a denied one must be blocked twice, 2 s apart (so that a rule that arrives late
+    and opens it is still seen)."""
     lines = [
         "probe() {",
         '  ip=$(getent hosts "$2" | cut -d" " -f1 | head -n1)',
@@ -123,7 +125,7 @@ def flow_script(flows: list[Flow]) -> str:
         f'    if nc -z -w {CONNECT_SECONDS} "$ip" "$3" 2>/dev/null; then r=open; else r=closed; fi',
         "    i=$((i + 1))",
         '    if [ "$4" = allowed ] && [ $r = open ]; then break; fi',
-        '    if [ "$4" = denied ] && [ $r = closed ]; then break; fi',
+        '    if [ "$4" = denied ] && { [ $r = open ] || [ $i -ge 2 ]; }; then break; fi',
         "    [ $i -ge 3 ] && break",
         "    sleep 2",
         "  done",
