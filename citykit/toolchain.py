@@ -44,6 +44,17 @@ CERT_MANAGER_VERSION = "v1.17.2"
 # Prometheus v3.3.0 is Go module version v0.303.0 (tools/prometheus): the local prometheus image's
 # binaries, since Debian's prometheus has no Kubernetes service discovery.
 PROMETHEUS_VERSION = "v3.3.0"
+# The data lake's MinIO server and the mc client its backup job runs: the releases of the pinned
+# images quay.io/minio/minio and quay.io/minio/mc (blueprints/data/stores.py). MinIO tags releases
+# RELEASE.<time>, which are no Go module versions (the proxy answers 403), so tools/minio and
+# tools/mc require each tag's commit as a pseudo-version; the full commit is what upstream stamps
+# into the binary.
+MINIO_RELEASE = "RELEASE.2025-04-22T22-12-26Z"
+MINIO_PSEUDO_VERSION = "v0.0.0-20250422221226-0d7408fc9969"
+MINIO_COMMIT = "0d7408fc9969caf07de6a8c3a84f9fbb10a6739e"
+MC_RELEASE = "RELEASE.2025-04-16T18-13-26Z"
+MC_PSEUDO_VERSION = "v0.0.0-20250416181326-b00526b153a3"
+MC_COMMIT = "b00526b153a31b36767991a4f5ce2cced435ee8e"
 # A fixed build date keeps the kube binaries byte-identical across machines and rebuilds.
 _KUBE_BUILD_DATE = "2026-01-01T00:00:00Z"
 
@@ -64,6 +75,22 @@ def _kube_version_ldflags(version: str) -> str:
         for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in values.items()
     )
+
+
+def _minio_ldflags(module: str, release: str, commit: str) -> str:
+    """What MinIO's release build (`MINIO_RELEASE=RELEASE go run buildscripts/gen-ldflags.go
+    <time>`; mc's is the same with MC_RELEASE) stamps: without it `--version` says
+    DEVELOPMENT.GOGET and the server does not know its release time. Its GOPATH and GOROOT stamps
+    only shorten paths in logged stack traces, which -trimpath already does."""
+    date, clock = release.removeprefix("RELEASE.").split("T")  # 2025-04-22, 22-12-26Z
+    values = {
+        "Version": f"{date}T{clock.replace('-', ':')}",  # the release time in RFC 3339
+        "CopyrightYear": date[:4],
+        "ReleaseTag": release,
+        "CommitID": commit,
+        "ShortCommitID": commit[:12],
+    }
+    return " ".join(f"-X {module}/cmd.{key}={value}" for key, value in values.items())
 
 
 @dataclass(frozen=True)
@@ -159,6 +186,24 @@ TOOLS: tuple[Tool, ...] = (
             static=True,
         )
         for name in ("prometheus", "promtool")
+    ),
+    # The data lake's object store and the client its backup job runs, for their local images;
+    # static like upstream's own release builds.
+    Tool(
+        "minio",
+        "minio",
+        "github.com/minio/minio",
+        MINIO_RELEASE,
+        _minio_ldflags("github.com/minio/minio", MINIO_RELEASE, MINIO_COMMIT),
+        static=True,
+    ),
+    Tool(
+        "mc",
+        "mc",
+        "github.com/minio/mc",
+        MC_RELEASE,
+        _minio_ldflags("github.com/minio/mc", MC_RELEASE, MC_COMMIT),
+        static=True,
     ),
     Tool(
         "pulumi",
