@@ -74,7 +74,9 @@ def pod(
     is (variable, Secret name, key): values reach the script through the environment only.
     A scratch pod of the restore drill gives another `image` and user, and mounts `claims`
     (claim name, path) read-only."""
-    mounts = [{"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(writable)]
+    mounts: list[dict[str, Any]] = [
+        {"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(writable)
+    ]
     volumes: list[dict[str, Any]] = [
         {"name": f"scratch-{i}", "emptyDir": {"sizeLimit": "1Gi"}} for i in range(len(writable))
     ]
