@@ -46,6 +46,36 @@ def _host(build: Any, capability: str) -> str:
     return f"{peer.name}.{peer.namespace}.svc" if peer else ""
 
 
+# Kafka listens in plain text without authentication (KAFKA_LISTENERS, no SASL), so the probe
+# bootstraps from the Service like any client of the city. The marker is produced with a fixed
+# key (one partition) to topic `citykit-verify` (created on first use, as the brokers allow),
+# then every partition is read from the beginning to its end. Success is judged by what is
+# consumed, not by kcat's exit status.
+KAFKA_ROUND_TRIP = r"""
+set -eu
+broker="$TARGET:$PORT_KAFKA"
+topic=citykit-verify
+printf '%s\n' "$RUN" > /tmp/message
+timeout 30 kcat -P -b "$broker" -t "$topic" -k citykit-verify -X message.timeout.ms=20000 \
+  < /tmp/message > /tmp/produce.log 2>&1 || echo "kcat -P exited $?" >> /tmp/produce.log
+attempt=0
+while :; do
+  attempt=$((attempt + 1))
+  timeout 15 kcat -C -b "$broker" -t "$topic" -o beginning -e -q -f '%s\n' \
+    > /tmp/consumed 2>/tmp/consume.log || true
+  if grep -qxF "$RUN" /tmp/consumed; then
+    echo "produced and consumed $RUN on topic $topic ($attempt read(s))"
+    exit 0
+  fi
+  [ "$attempt" -ge 3 ] && break
+  sleep 2
+done
+echo "$RUN not consumed from $topic: $(tail -n 2 /tmp/produce.log /tmp/consume.log \
+  | grep -v '^==>' | tr '\n' ' ' | head -c 240)"
+exit 1
+"""
+
+
 @component
 class Kafka(Component):
     name: ClassVar[str] = "kafka"
@@ -92,6 +122,7 @@ class Kafka(Component):
         '/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$TARGET:9092" --describe '
         "> /backup/topics-$(date +%Y%m%dT%H%M).txt",
     )
+    checks = (Check("a message is carried end to end", KAFKA_ROUND_TRIP, timeout=150),)
     workload = Workload(
         Probe("kafka"),
         kind="StatefulSet",
@@ -276,6 +307,63 @@ class Rabbitmq(Component):
         }
 
 
+# Both gateways pass the full path on (APISIX `uri: /<app>/*` without a rewrite, Kong
+# `strip_path: false`), so `/<app>/` must be answered by the application itself under its
+# prefix. ROUTES (`check_env`) lists the paths of `citykit.routes.gateway_routes`; a route whose
+# application does not run for real (REAL_COMPONENTS) is counted, not judged. A 404 that is the
+# gateway's own ("no route") is told apart from the application's.
+GATEWAY_ROUTES = r"""
+set -eu
+judged=0 failed=0 other=0
+for path in $ROUTES; do
+  app=${path#/}
+  app=${app%/}
+  case " $REAL_COMPONENTS " in
+    *" $app "*) ;;
+    *) other=$((other + 1)); continue ;;
+  esac
+  judged=$((judged + 1))
+  attempt=0
+  while :; do
+    attempt=$((attempt + 1))
+    code=$(curl -sS --max-time 10 -o /tmp/answer -w '%{http_code}' \
+      "http://$TARGET:$PORT_HTTP$path" 2>/tmp/error) || code=000
+    case $code in
+      000 | 5??) [ "$attempt" -lt 3 ] && { sleep 2; continue; } ;;
+    esac
+    break
+  done
+  case $code in
+    000)
+      failed=$((failed + 1))
+      echo "$path: no answer ($(head -c 100 /tmp/error))" ;;
+    404)
+      failed=$((failed + 1))
+      if grep -qiE 'route not found|no route matched' /tmp/answer; then
+        echo "$path: 404 from the gateway (no route)"
+      else
+        echo "$path: 404 from $app (it does not serve its prefix)"
+      fi ;;
+    5??)
+      failed=$((failed + 1))
+      echo "$path: HTTP $code" ;;
+  esac
+done
+if [ "$judged" -eq 0 ]; then
+  echo "no route to an application that runs for real ($other to simulated ones not judged)"
+  exit 0
+fi
+echo "$((judged - failed)) of $judged routes answered by their application" \
+  "($other to simulated applications not judged)"
+[ "$failed" -eq 0 ]
+"""
+
+
+def gateway_check_env(plan: Any) -> dict[str, str]:
+    """ROUTES for GATEWAY_ROUTES: the route table's paths, space-separated."""
+    return {"ROUTES": " ".join(route.path for route in gateway_routes(plan))}
+
+
 # Shared by every api-gateway implementation, so choosing one never changes the city's sizing.
 GATEWAY_SIZING = (
     SizingRule(
@@ -313,6 +401,7 @@ class Apisix(Component):
     )
     resources = Resources(cpu_millis=500, memory_mi=512)
     metrics = Metrics("metrics", "/apisix/prometheus/metrics")
+    checks = (Check("routes /<application>/ to the application", GATEWAY_ROUTES, timeout=240),)
     workload = Workload(
         Probe("http"),
         replicas="replicas",
@@ -320,6 +409,9 @@ class Apisix(Component):
         config_path="/usr/local/apisix/conf/cfg",
         writable=("/tmp", "/usr/local/apisix/logs", "/usr/local/apisix/conf"),
     )
+
+    def check_env(self, plan: Any) -> Mapping[str, str]:
+        return gateway_check_env(plan)
 
     def values(self, build: Any) -> Mapping[str, Any]:
         apisix = {
@@ -385,12 +477,16 @@ class Kong(Component):
     ports = (Port("http", 8000, exposed_to="gateway"), Port("status", 8100))
     resources = Resources(cpu_millis=500, memory_mi=512)
     metrics = Metrics("status", "/metrics")
+    checks = (Check("routes /<application>/ to the application", GATEWAY_ROUTES, timeout=240),)
     workload = Workload(
         Probe("status", "/status/ready"),
         replicas="replicas",
         config_path=KONG_CONFIG_PATH,
         writable=("/tmp", KONG_PREFIX),
     )
+
+    def check_env(self, plan: Any) -> Mapping[str, str]:
+        return gateway_check_env(plan)
 
     def values(self, build: Any) -> Mapping[str, Any]:
         routes = gateway_routes(build.plan)
@@ -447,6 +543,28 @@ def oidc_clients(build: Any) -> list[str]:
     return [p.name for p in build.plan.components if p.layer.key == "applications"]
 
 
+# The realm imported at start is named after the city's slug (`values`: "realm": city.slug),
+# which is CITY, so no extra variable is needed. The issuer's host is KC_HOSTNAME's (the public
+# name), so only its path is judged.
+KEYCLOAK_DISCOVERY = r"""
+set -eu
+realm="$CITY"
+code=$(curl -sS --max-time 15 -o /tmp/discovery -w '%{http_code}' \
+  "http://$TARGET:$PORT_HTTP/realms/$realm/.well-known/openid-configuration")
+if [ "$code" != 200 ]; then
+  echo "GET /realms/$realm/.well-known/openid-configuration: HTTP $code"
+  exit 1
+fi
+issuer=$(jq -r '.issuer // "none"' /tmp/discovery 2>/dev/null) || issuer="unreadable"
+if ! jq -e --arg realm "$realm" '.issuer | endswith("/realms/" + $realm)' /tmp/discovery \
+    >/dev/null 2>&1; then
+  echo "discovery document of realm $realm has issuer $issuer"
+  exit 1
+fi
+echo "realm $realm discovery served, issuer $issuer"
+"""
+
+
 @component
 class Keycloak(Component):
     name: ClassVar[str] = "keycloak"
@@ -479,6 +597,7 @@ class Keycloak(Component):
         SecretSpec("db", ("password",), same_as="relational-db:credentials"),
     )
     metrics = Metrics("management")
+    checks = (Check("serves the city realm's OIDC discovery document", KEYCLOAK_DISCOVERY),)
     workload = Workload(
         Probe("management", "/health/ready"),
         replicas="replicas",

@@ -39,6 +39,45 @@ class StoreSettings(ComponentSettings):
     )
 
 
+# The root credentials put an object named after the run in bucket `citykit-verify` (created
+# when missing), read it back and delete it. curl 7.88 signs a body without sending its hash,
+# which S3 requires for a PUT with content, so the hash is sent by hand. Failures show the
+# HTTP status and S3's error code only (an error body names the key and the request).
+MINIO_ROUND_TRIP = r"""
+set -eu
+bucket="http://$TARGET:$PORT_S3/citykit-verify"
+object="$bucket/$RUN.txt"
+s3() {
+  curl -sS --max-time 10 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$USER:$PASSWORD" \
+    -o /tmp/body -w '%{http_code}' "$@"
+}
+fail() {
+  echo "$1: HTTP $2 $(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' /tmp/body | head -c 80)"
+  exit 1
+}
+code=$(s3 -I "$bucket")
+if [ "$code" = 404 ]; then
+  code=$(s3 -X PUT "$bucket")
+  [ "$code" = 200 ] || fail "creating bucket citykit-verify" "$code"
+elif [ "$code" != 200 ]; then
+  fail "looking up bucket citykit-verify" "$code"
+fi
+hash=$(printf %s "$RUN" | sha256sum | cut -c1-64)
+code=$(s3 -X PUT -H "x-amz-content-sha256: $hash" -H "Content-Type: text/plain" \
+  --data-binary "$RUN" "$object")
+[ "$code" = 200 ] || fail "put citykit-verify/$RUN.txt" "$code"
+code=$(s3 "$object")
+[ "$code" = 200 ] || fail "get citykit-verify/$RUN.txt" "$code"
+if [ "$(cat /tmp/body)" != "$RUN" ]; then
+  echo "get citykit-verify/$RUN.txt returned other content ($(wc -c < /tmp/body) bytes)"
+  exit 1
+fi
+code=$(s3 -X DELETE "$object")
+[ "$code" = 204 ] || fail "delete citykit-verify/$RUN.txt" "$code"
+echo "put, got back and deleted citykit-verify/$RUN.txt"
+"""
+
+
 @component
 class Minio(Component):
     name: ClassVar[str] = "minio"
@@ -82,6 +121,13 @@ class Minio(Component):
         'export MC_HOST_lake="http://$USER:$PASSWORD@$TARGET:9000" MC_CONFIG_DIR=/tmp/mc && '
         "mc mirror --overwrite --remove lake/ /backup/latest/",
         (("USER", "root", "user"), ("PASSWORD", "root", "password")),
+    )
+    checks = (
+        Check(
+            "the lake accepts a put and a get in the city's bucket",
+            MINIO_ROUND_TRIP,
+            (("USER", "root", "user"), ("PASSWORD", "root", "password")),
+        ),
     )
     workload = Workload(
         Probe("s3", "/minio/health/live"),

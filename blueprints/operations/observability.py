@@ -123,6 +123,67 @@ head -c 100 /tmp/ready
 """
 
 
+# Grafana's own health (its database), then the provisioned Prometheus data source's health as
+# Grafana's "Save & test" runs it: Grafana itself queries Prometheus. The admin user is the one
+# the workload sets (GF_SECURITY_ADMIN_USER); the password comes from the environment only.
+GRAFANA_HEALTH = r"""
+set -eu
+base="http://$TARGET:$PORT_HTTP"
+curl -fsS --max-time 10 -o /tmp/health "$base/api/health"
+database=$(jq -r '.database // "missing"' /tmp/health 2>/dev/null) || database="unreadable"
+if [ "$database" != ok ]; then
+  echo "/api/health: database $database"
+  exit 1
+fi
+admin() {
+  curl -sS --max-time 20 --user "admin:$GRAFANA_PASSWORD" -o "$1" -w '%{http_code}' "$base$2"
+}
+code=$(admin /tmp/source /api/datasources/name/Prometheus)
+if [ "$code" != 200 ]; then
+  echo "database ok, but the Prometheus data source: HTTP $code"
+  exit 1
+fi
+uid=$(jq -r '.uid // empty' /tmp/source)
+code=$(admin /tmp/check "/api/datasources/uid/$uid/health")
+status=$(jq -r '.status // "none"' /tmp/check 2>/dev/null) || status="unreadable"
+message=$(jq -r '.message // ""' /tmp/check 2>/dev/null | head -c 120) || message=""
+if [ "$code" != 200 ] || [ "$status" != OK ]; then
+  echo "database ok, but the Prometheus data source: HTTP $code, $status: $message"
+  exit 1
+fi
+echo "database ok; Prometheus data source: $message"
+"""
+# A line carrying the run's marker pushed to stream {job="citykit-verify"}, then queried back
+# (ingestion is asynchronous: retried for up to 10 s).
+LOKI_ROUND_TRIP = r"""
+set -eu
+base="http://$TARGET:$PORT_HTTP"
+jq -nc --arg ts "$(date +%s%N)" --arg line "citykit-verify marker $RUN" \
+  '{streams: [{stream: {job: "citykit-verify"}, values: [[$ts, $line]]}]}' > /tmp/push
+code=$(curl -sS --max-time 10 -o /tmp/pushed -w '%{http_code}' \
+  -H "Content-Type: application/json" --data-binary @/tmp/push "$base/loki/api/v1/push")
+if [ "$code" != 204 ]; then
+  echo "push refused: HTTP $code $(head -c 160 /tmp/pushed)"
+  exit 1
+fi
+: > /tmp/error
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  if curl -fsS --max-time 10 -G -o /tmp/found "$base/loki/api/v1/query_range" \
+      --data-urlencode "query={job=\"citykit-verify\"} |= \"$RUN\"" \
+      --data-urlencode since=15m --data-urlencode limit=10 2>/tmp/error; then
+    jq -r '.data.result[].values[][1]' /tmp/found > /tmp/lines 2>/dev/null || : > /tmp/lines
+    if grep -qF "$RUN" /tmp/lines; then
+      echo "pushed and read back on {job=\"citykit-verify\"} ($attempt attempt(s))"
+      exit 0
+    fi
+  fi
+  sleep 1
+done
+echo "the pushed line was not returned within 10 s $(head -c 160 /tmp/error)"
+exit 1
+"""
+
+
 @component
 class Prometheus(Component):
     name: ClassVar[str] = "prometheus"
@@ -251,6 +312,13 @@ class Grafana(Component):
     resources = Resources(cpu_millis=200, memory_mi=512)
     secrets = (SecretSpec("admin", ("password",)),)
     metrics = Metrics("http")
+    checks = (
+        Check(
+            "is healthy and its Prometheus data source answers",
+            GRAFANA_HEALTH,
+            (("GRAFANA_PASSWORD", "admin", "password"),),
+        ),
+    )
     workload = Workload(
         Probe("http", "/api/health"),
         run_as=472,
@@ -308,6 +376,7 @@ class Loki(Component):
         "--data-urlencode 'query={stream=\"audit\"}' --data-urlencode limit=5000 "
         "--data-urlencode since=24h -o /backup/audit-$(date +%Y%m%dT%H%M).json",
     )
+    checks = (Check("accepts a pushed log line and returns it", LOKI_ROUND_TRIP),)
     workload = Workload(
         Probe("http", "/ready"),
         kind="StatefulSet",
