@@ -78,6 +78,92 @@ echo "put, got back and deleted citykit-verify/$RUN.txt"
 """
 
 
+MC_IMAGE = Image("quay.io/minio/mc", "RELEASE.2025-04-16T18-13-26Z")
+# Upstream's server and client (the minio image ships mc too), built from their Go modules at the
+# releases of the pinned tags (tools/minio, tools/mc). HOME is /tmp, which the workload mounts
+# writable: the server keeps ~/.minio/certs there, mc its config.
+MINIO_LOCAL = LocalImage(
+    version="RELEASE.2025-04-22T22-12-26Z",
+    source="go:github.com/minio/minio@RELEASE.2025-04-22T22-12-26Z + github.com/minio/mc",
+    debian=("ca-certificates",),
+    tools=(("/usr/bin/minio", "minio"), ("/usr/bin/mc", "mc")),
+    script="mkdir -p /data\n",
+    entrypoint=("/usr/bin/minio",),
+    env=(("HOME", "/tmp"), ("MINIO_UPDATE", "off"), ("MC_CONFIG_DIR", "/tmp/.mc")),
+    check="minio --version | grep -q 'RELEASE.2025-04-22T22-12-26Z'\n"
+    "mc --version | grep -q 'RELEASE.2025-04-16T18-13-26Z'",
+)
+MC_LOCAL = LocalImage(
+    version="RELEASE.2025-04-16T18-13-26Z",
+    source="go:github.com/minio/mc@RELEASE.2025-04-16T18-13-26Z",
+    debian=("ca-certificates",),
+    tools=(("/usr/bin/mc", "mc"),),
+    entrypoint=("/usr/bin/mc",),
+    env=(("HOME", "/tmp"), ("MC_CONFIG_DIR", "/tmp/.mc")),
+    check="mc --version | grep -q 'RELEASE.2025-04-16T18-13-26Z'",
+)
+# The whole lake mirrored to /backup/latest (buckets as directories). mc refuses a target
+# directory that does not exist, so the first backup ever made used to fail; the wait lets
+# network policies admit the new pod first.
+MINIO_BACKUP = r"""
+set -eu
+export MC_HOST_lake="http://$USER:$PASSWORD@$TARGET:9000" MC_CONFIG_DIR=/tmp/.mc
+attempt=0
+until mc ls lake/ >/dev/null 2>&1; do
+  attempt=$((attempt + 1)); [ "$attempt" -ge 30 ] && break; sleep 1
+done
+mkdir -p /backup/latest
+mc mirror --quiet --overwrite --remove lake/ /backup/latest/
+echo "mirrored the lake: $(find /backup/latest -type f | wc -l) objects"
+"""
+# The drill's marker is the object citykit-verify/drill-marker.txt (bucket created when missing).
+MINIO_DRILL_MARK = r"""
+set -eu
+bucket="http://$TARGET:$PORT_S3/citykit-verify"
+s3() {
+  curl -sS --max-time 10 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$USER:$PASSWORD" \
+    -o /tmp/body -w '%{http_code}' "$@"
+}
+code=$(s3 -I "$bucket")
+if [ "$code" = 404 ]; then code=$(s3 -X PUT "$bucket"); fi
+[ "$code" = 200 ] || { echo "bucket citykit-verify: HTTP $code"; exit 1; }
+hash=$(printf %s "$MARKER" | sha256sum | cut -c1-64)
+code=$(s3 -X PUT -H "x-amz-content-sha256: $hash" --data-binary "$MARKER" \
+  "$bucket/drill-marker.txt")
+[ "$code" = 200 ] || { echo "put citykit-verify/drill-marker.txt: HTTP $code"; exit 1; }
+echo "marker written"
+"""
+# A scratch MinIO on 127.0.0.1 in /tmp, every mirrored bucket copied into it, the marker read.
+MINIO_DRILL_RESTORE = r"""
+set -eu
+export HOME=/tmp MC_CONFIG_DIR=/tmp/.mc MINIO_UPDATE=off
+secret="scratch-$MARKER"
+MINIO_ROOT_USER=scratch MINIO_ROOT_PASSWORD="$secret" minio server /tmp/scratch \
+  --address 127.0.0.1:9100 --console-address 127.0.0.1:9101 >/tmp/minio.log 2>&1 &
+export MC_HOST_scratch="http://scratch:$secret@127.0.0.1:9100"
+attempt=0
+until mc ls scratch/ >/dev/null 2>&1; do
+  attempt=$((attempt + 1)); [ "$attempt" -ge 60 ] && { tail -n 3 /tmp/minio.log; exit 1; }
+  sleep 1
+done
+buckets=0
+for directory in /backup/latest/*/; do
+  [ -d "$directory" ] || continue
+  name=$(basename "$directory")
+  mc mb --ignore-existing "scratch/$name" >/dev/null
+  mc mirror --quiet --overwrite "$directory" "scratch/$name" >/dev/null
+  buckets=$((buckets + 1))
+done
+found=$(mc cat scratch/citykit-verify/drill-marker.txt 2>/dev/null || true)
+if [ "$found" = "$MARKER" ]; then
+  echo "restored $buckets bucket(s) into a scratch MinIO: marker found"
+  exit 0
+fi
+echo "restored $buckets bucket(s) into a scratch MinIO: marker not found"
+exit 1
+"""
+
+
 @component
 class Minio(Component):
     name: ClassVar[str] = "minio"
@@ -92,7 +178,17 @@ class Minio(Component):
         "and a 180-day hot retention; buckets for raw, curated and shared data are created by the "
         "applications that own them."
     )
-    images = {"main": Image("quay.io/minio/minio", "RELEASE.2025-04-22T22-12-26Z")}
+    images = {
+        "main": Image("quay.io/minio/minio", "RELEASE.2025-04-22T22-12-26Z"),
+        "mc": MC_IMAGE,
+    }
+    local_images = {"main": MINIO_LOCAL, "mc": MC_LOCAL}
+    real_run: ClassVar[str] = (
+        "Server and client are upstream's releases built from their Go modules. The first "
+        "restore drill found that the backup had never worked: `mc mirror` refuses a target "
+        "directory that does not exist (`Requested path /backup/latest/ not found`), so the "
+        "backup Job now creates it, and waits until the lake answers before it mirrors."
+    )
     Settings = StoreSettings
     sizing = (
         SizingRule(
@@ -117,10 +213,15 @@ class Minio(Component):
     stateful: ClassVar[bool] = True
     metrics = Metrics("s3", "/minio/v2/metrics/cluster")
     backup = Backup(
-        Image("quay.io/minio/mc", "RELEASE.2025-04-16T18-13-26Z"),
-        'export MC_HOST_lake="http://$USER:$PASSWORD@$TARGET:9000" MC_CONFIG_DIR=/tmp/mc && '
-        "mc mirror --overwrite --remove lake/ /backup/latest/",
+        MC_IMAGE,
+        MINIO_BACKUP,
         (("USER", "root", "user"), ("PASSWORD", "root", "password")),
+        drill=RestoreDrill(
+            MINIO_DRILL_MARK,
+            MINIO_DRILL_RESTORE,
+            (("USER", "root", "user"), ("PASSWORD", "root", "password")),
+            memory_mi=1024,
+        ),
     )
     checks = (
         Check(
@@ -298,7 +399,11 @@ class Postgis(Component):
     real_run: ClassVar[str] = (
         "Runs unchanged: the local image (PostgreSQL 15 with PostGIS 3.3 from Debian) has an "
         "entrypoint that does what the upstream image's does with the same variables "
-        "(POSTGRES_PASSWORD, PGDATA, POSTGRES_DB), so the manifests are the same for both."
+        "(POSTGRES_PASSWORD, PGDATA, POSTGRES_DB), so the manifests are the same for both. "
+        "The first restore drill found 20-byte backups: the nightly Job started before the "
+        "network policies admitted its pod, pg_dumpall was refused, and `pg_dumpall | gzip` "
+        "reported gzip's success. The backup now waits for the server, fails when pg_dumpall "
+        "fails, and renames a dump into place only when it is whole."
     )
     images = {"main": Image("docker.io/postgis/postgis", "17-3.5")}
     local_images = {"main": POSTGIS_LOCAL}

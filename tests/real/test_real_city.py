@@ -214,7 +214,7 @@ def test_verify_proves_the_real_components_work(city: City) -> None:
     functional = {
         c["component"] for c in passed if not c["check"].startswith(("allowed", "denied"))
     }
-    assert {"mosquitto", "postgis", "victoria-metrics", "prometheus"} <= functional
+    assert {"mosquitto", "postgis", "minio", "victoria-metrics", "prometheus"} <= functional
     assert all(c["status"] != "passed" for c in checks if c["component"] == "kafka")
     leftovers = city.get("pods,jobs", "--all-namespaces", "-l", "citykit.io/verify=yuhang")
     assert leftovers["items"] == []
@@ -280,7 +280,8 @@ def test_restore_drill_restores_the_database(city: City) -> None:
             f"{drill['detail']}"
         )
     assert code == 0, _failures(checks)
-    assert drills["postgis"]["status"] == "passed"
+    assert drills["postgis"]["status"] == "passed"  # the relational database
+    assert drills["minio"]["status"] == "passed"  # the lake
     report = run(city.env, "compliance", "-p", PROFILE, "-e", "local", "-o", "json")
     family = next(
         f for f in json.loads(report.stdout)["mlps"]["families"] if f["family"] == "backup-recovery"
