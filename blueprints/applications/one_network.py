@@ -90,6 +90,28 @@ class AppSettings(ComponentSettings):
     replicas: int | None = Field(None, ge=1, le=64, description="Replicas (default: derived).")
 
 
+# The portal's site: served at `/` and under its gateway route `/<application>/`, since the
+# gateways pass the full path on (citykit/routes.py). Upstream's nginx-unprivileged image and the
+# local one read it from conf.d, which the workload mounts from a ConfigMap.
+PORTAL_SITE = """server {{
+    listen 8080;
+    server_name localhost;
+    root /usr/share/nginx/html;
+    index index.html index.htm;
+    location / {{
+    }}
+    location {route} {{
+        alias /usr/share/nginx/html/;
+    }}
+    error_page 500 502 503 504 /50x.html;
+}}
+"""
+PORTAL_UNDER_ROUTE = r"""
+set -eu
+code=$(curl -sS --max-time 10 -o /tmp/page -w '%{http_code}' "http://$TARGET:$PORT_HTTP$ROUTE")
+echo "$ROUTE: HTTP $code, $(wc -c < /tmp/page) bytes"
+[ "$code" = 200 ]
+"""
 PORTAL_SERVES = """
 set -eu
 code=$(curl -sS --max-time 10 -o /tmp/page -w '%{http_code}' "http://$TARGET:$PORT_HTTP/")
@@ -124,11 +146,15 @@ class Application(Component):
         replicas="replicas",
         run_as=101,
         writable=("/tmp", "/var/cache/nginx"),
+        config_path="/etc/nginx/conf.d",
     )
-    checks: ClassVar[tuple[Check, ...]] = (Check("serves its portal", PORTAL_SERVES),)
+    checks: ClassVar[tuple[Check, ...]] = (
+        Check("serves its portal", PORTAL_SERVES),
+        Check("serves its portal under its gateway route", PORTAL_UNDER_ROUTE),
+    )
 
     def check_env(self, plan: Any) -> Mapping[str, str]:
-        return _peer_urls(plan, self.requires)
+        return {**_peer_urls(plan, self.requires), "ROUTE": f"/{self.name}/"}
 
     def values(self, build: Any) -> Mapping[str, Any]:
         plan, me = build.plan, build.component
@@ -152,6 +178,7 @@ class Application(Component):
             "secret_env": secret_env,
             "topics": [f"{plan.slug}.{t}" for t in self.topics],
             "manifest": json.dumps(manifest, ensure_ascii=False, sort_keys=True),
+            "config": {"default.conf": PORTAL_SITE.format(route=f"/{me.name}/")},
         }
 
 
@@ -198,6 +225,7 @@ class OneNetworkServices(Application):
     sizing = _sizing(500_000)
     checks = (
         Check("serves its portal", PORTAL_SERVES),
+        Check("serves its portal under its gateway route", PORTAL_UNDER_ROUTE),
         Check(
             "its database answers with its own copy of the credentials",
             DATABASE_WITH_APP_CREDENTIALS,
@@ -242,6 +270,7 @@ class OneNetworkCollaboration(Application):
     sizing = _sizing(1_000_000)
     checks = (
         Check("serves its portal", PORTAL_SERVES),
+        Check("serves its portal under its gateway route", PORTAL_UNDER_ROUTE),
         Check(
             "its database answers with its own copy of the credentials",
             DATABASE_WITH_APP_CREDENTIALS,
