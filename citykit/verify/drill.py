@@ -108,8 +108,9 @@ def _run_job(access: ClusterAccess, job: dict[str, Any]) -> tuple[bool, str]:
             namespace,
             name,
             "--ignore-not-found",
-            "--wait=false",
-            "--cascade=background",
+            "--wait=true",
+            "--timeout=120s",
+            "--cascade=foreground",
         )
 
 
@@ -243,7 +244,7 @@ def run(compiled: Compiled, *, layer: str | None, say: Callable[[str], None]) ->
                 continue
             outcomes.append(drill_component(compiled, access, component, run_id, say))
     finally:
-        runner.sweep(access, plan.slug)
+        runner.sweep(access, plan.slug, wait=True)
     _record(plan, outcomes)
     return outcomes
 

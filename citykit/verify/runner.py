@@ -46,7 +46,9 @@ def real_nodes(access: ClusterAccess) -> bool:
     return False
 
 
-def sweep(access: ClusterAccess, slug: str) -> None:
+def sweep(access: ClusterAccess, slug: str, *, wait: bool = False) -> None:
+    """Delete every probe pod and drill Job of the city; with `wait`, return once they are
+    gone (a run ends with nothing of it left, not with pods still terminating)."""
     kubectl(
         access,
         "delete",
@@ -55,8 +57,10 @@ def sweep(access: ClusterAccess, slug: str) -> None:
         "-l",
         f"{probe.VERIFY_LABEL}={slug}",
         "--ignore-not-found",
-        "--wait=false",
+        f"--wait={'true' if wait else 'false'}",
+        "--timeout=120s",
         "--grace-period=0",
+        "--cascade=foreground",
     )
 
 
@@ -136,7 +140,7 @@ def verify(
                 if done is not None:
                     done(len(results), len(work.pods))
     finally:
-        sweep(access, plan.slug)
+        sweep(access, plan.slug, wait=True)
     order = {c.name: i for i, c in enumerate(plan.components)}
     kinds = {"functional": 0, "flow": 1, "drill": 2}
     outcomes = checks.read_results(work, results)

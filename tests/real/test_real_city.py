@@ -288,6 +288,14 @@ def test_restore_drill_restores_the_database(city: City) -> None:
     )
     assert any("restore drill passed" in c for c in family["controls"]), family
     assert not any("restore drill" in g for g in family["gaps"]), family
+    leftovers = city.get("pods,jobs", "--all-namespaces", "-l", "citykit.io/verify=yuhang")
+    assert leftovers["items"] == []
+    drill_jobs = [
+        j
+        for j in city.get("jobs", "--all-namespaces")["items"]
+        if "-backup-drill-" in j["metadata"]["name"]
+    ]
+    assert drill_jobs == []
 
 
 def test_destroy_and_down_leave_nothing_behind(city: City) -> None:
