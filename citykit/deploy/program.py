@@ -3,9 +3,13 @@
 - a ComponentResource per layer (`citykit:layer:Data`) and per component
   (`citykit:component:DataLake`, parent: its layer), one typed resource per rendered object
   (parent: its component);
-- order follows the component graph: every resource of a component depends on the components it
-  requires (depending on a component resource waits for all of its children, each awaited by
-  the provider's readiness logic), and on the Namespace resource its namespace comes from;
+- order is what Kubernetes needs and no more, so that the engine can create almost everything at
+  once: an object waits for its Namespace; a custom resource for its CRD and for the workloads of
+  the component that ships the CRD (its controller and webhook); a workload (Deployment,
+  StatefulSet, DaemonSet, Job, CronJob) for the rest of its own component (config, Secrets,
+  ServiceAccount, claims, certificates) and for the workloads of the components it requires,
+  each awaited Ready by the provider, so a pod never starts before what it connects to (a
+  database before the Job that migrates it);
 - generated credentials become Pulumi secrets (`string_data`), never plain state or output;
 - with `protect_data`, stateful components' StatefulSets and claims are protected and namespaces
   and CRDs retained on delete, so `destroy` keeps the data unless it is asked to delete it;
@@ -29,6 +33,7 @@ GENERATE_ANNOTATION = "citykit.io/generate"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
 STATEFUL_KINDS = ("StatefulSet", "PersistentVolumeClaim")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # Kept on the cluster by `destroy` where data is protected: namespaces hold the kept claims, and
 # CRDs are cluster-wide (deleting one deletes every custom resource of its kind, other cities'
 # and teams' included; Helm keeps CRDs on uninstall for the same reason).
@@ -70,14 +75,17 @@ def prepare(unit: Unit, obj: dict[str, Any], protect_data: bool) -> dict[str, An
             "whenDeleted": when_deleted,
             "whenScaled": "Retain",
         }
-    no_status = kind == "Ingress" or (
-        kind == "Service" and result.get("spec", {}).get("type") == "LoadBalancer"
-    )
-    if no_status or (
+    # Nothing in a simulated or bare cluster ever fills in an ingress or load balancer status.
+    # A Service is ready when the pods behind it are, and those are awaited through their
+    # workload; the provider's own Service await sleeps 10 s after every change of its
+    # endpoints "to let them settle" (pkg/await/service.go), which made each component take
+    # 10 s or more whatever its size. A ResourceQuota's status is the quota controller's
+    # bookkeeping: admission enforces the quota from its spec, and the provider waited up to a
+    # minute for that status (30 s on a freshly started controller manager).
+    if kind in ("Ingress", "Service", "ResourceQuota") or (
         unit.component.cls.readiness == "exists"
         and kind in ("Deployment", "StatefulSet", "DaemonSet", "Job")
     ):
-        # Nothing in a simulated or bare cluster ever fills in a load balancer's status.
         annotations[SKIP_AWAIT] = "true"
     return result
 
@@ -92,6 +100,12 @@ def _secret_values(obj: dict[str, Any], generated: Mapping[str, Mapping[str, str
     return pulumi.Output.secret({k: values[k] for k in wanted})
 
 
+def _registration_rank(obj: dict[str, Any]) -> int:
+    if obj["kind"] in ("Namespace", "CustomResourceDefinition"):
+        return 0
+    return 2 if obj["kind"] in WORKLOAD_KINDS else 1
+
+
 def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
     """Register every object of the compiled city; returns outputs per component."""
     plan = compiled.plan
@@ -103,34 +117,40 @@ def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
             layer.key,
             opts=pulumi.ResourceOptions(providers=providers),
         )
-    component_resources: dict[str, pulumi.ComponentResource] = {}
     namespace_resources: dict[str, pulumi.Resource] = {}
+    # What a dependent waits for: a component's workloads (awaited Ready by the provider).
+    workloads: dict[str, list[pulumi.Resource]] = {}
+    # API group -> the CRDs of that group and the workloads of the component that ships them.
+    custom_groups: dict[str, list[pulumi.Resource]] = {}
     outputs: dict[str, Any] = {}
     for unit in compiled.units:  # topological order: dependencies are registered first
         component = unit.component
-        requires = [component_resources[name] for name in component.requires]
         parent = pulumi.ComponentResource(
             component_type(component.name),
             component.name,
-            opts=pulumi.ResourceOptions(
-                parent=layer_resources[component.layer.key], depends_on=requires
-            ),
+            opts=pulumi.ResourceOptions(parent=layer_resources[component.layer.key]),
         )
-        component_resources[component.name] = parent
         stateful = component.cls.stateful and options.protect_data
-        ordered = sorted(
-            unit.objects, key=lambda o: o["kind"] not in ("CustomResourceDefinition", "Namespace")
-        )
-        foundation: list[pulumi.Resource] = []
+        required = [w for name in component.requires for w in workloads.get(name, [])]
+        # Namespaces and CRDs first, then the rest, workloads last: each list only holds
+        # resources registered before the ones that depend on them.
+        ordered = sorted(unit.objects, key=_registration_rank)
+        crds: list[pulumi.Resource] = []
+        supporting: list[pulumi.Resource] = []
+        own_workloads: list[pulumi.Resource] = []
         endpoints: list[str] = []
         secret_names: list[str] = []
         for source in ordered:
             obj = prepare(unit, source, options.protect_data)
             kind, metadata = obj["kind"], obj["metadata"]
-            depends: list[pulumi.Resource] = [*requires, *foundation]
+            depends: list[pulumi.Resource] = []
             namespace = metadata.get("namespace")
             if namespace and namespace in namespace_resources:
                 depends.append(namespace_resources[namespace])
+            group = obj["apiVersion"].rpartition("/")[0]
+            depends += custom_groups.get(group, [])
+            if kind in WORKLOAD_KINDS:
+                depends += [*supporting, *required]
             opts = pulumi.ResourceOptions(
                 parent=parent,
                 depends_on=depends,
@@ -144,15 +164,26 @@ def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
                 )
                 secret_names.append(f"{namespace}/{metadata['name']}")
             created = resources.create(resources.logical_name(obj), obj, opts)
-            if kind in ("CustomResourceDefinition", "Namespace"):
-                foundation.append(created)
             if kind == "Namespace":
                 namespace_resources[metadata["name"]] = created
+            elif kind == "CustomResourceDefinition":
+                crds.append(created)
+                custom_groups.setdefault(obj["spec"]["group"], []).append(created)
+            elif kind in WORKLOAD_KINDS:
+                own_workloads.append(created)
+            else:
+                supporting.append(created)
             if kind == "Service":
                 endpoints += [
                     f"{metadata['name']}.{namespace}.svc:{port['port']}"
                     for port in obj.get("spec", {}).get("ports", [])
                 ]
+        # Custom resources of this component's CRDs also wait for its controller to run.
+        for crd_group in {
+            o["spec"]["group"] for o in unit.objects if o["kind"] == "CustomResourceDefinition"
+        }:
+            custom_groups[crd_group] = [*custom_groups[crd_group], *own_workloads]
+        workloads[component.name] = own_workloads
         outputs[component.name] = {"endpoints": endpoints, "secrets": secret_names}
         parent.register_outputs(outputs[component.name])
     for resource in layer_resources.values():
