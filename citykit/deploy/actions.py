@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from citykit.compiler import Compiled
-from citykit.deploy.engine import Deployment
+from citykit.deploy.engine import PARALLEL, PROJECT, Deployment
 from citykit.deploy.progress import Tracker
 from citykit.errors import CitykitError, InputError, OperationFailed
 
@@ -121,11 +121,31 @@ def clear_stale_lock(deployment: Deployment, say: Say) -> None:
         lock.unlink(missing_ok=True)
 
 
+def _pending_operations(deployment: Deployment) -> list[Any]:
+    """The state's pending operations. A file backend's state is read directly (the engine's
+    `stack export` costs a second per run); other backends are asked through the engine."""
+    url = deployment.backend_url()
+    if url.startswith("file://"):
+        from pathlib import Path
+
+        path = Path(url.removeprefix("file://")) / ".pulumi" / "stacks" / PROJECT
+        state = path / f"{deployment.name}.json"
+        if not state.exists() and not any(path.glob(f"{deployment.name}.json*")):
+            return []  # a new stack
+        try:
+            latest = json.loads(state.read_text()).get("checkpoint", {}).get("latest") or {}
+        except (OSError, ValueError):
+            latest = None
+        if latest is not None:
+            return list(latest.get("pending_operations") or [])
+    return list((deployment.stack.export_stack().deployment or {}).get("pending_operations") or [])
+
+
 def recover_interrupted(deployment: Deployment, say: Say) -> None:
     """An interrupted run leaves pending operations in the state: resources that may or may not
     exist. Refreshing with clear_pending_creates reconciles them with the cluster first, so the
     re-run converges instead of tripping over half-created objects."""
-    pending = (deployment.stack.export_stack().deployment or {}).get("pending_operations") or []
+    pending = _pending_operations(deployment)
     if pending:
         say(f"the last run was interrupted ({len(pending)} pending operations); refreshing first")
         deployment.stack.refresh(
@@ -143,14 +163,16 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
     tracker = _tracker(compiled, json_output, "deploying")
     try:
         recover_interrupted(deployment, say)
-        # Read the live cluster first, so `up` also repairs drift (hand edits, deleted objects)
-        # instead of comparing with the last recorded state only.
-        stack.refresh(color="never", on_output=lambda _: None, suppress_progress=True)
         deployment.ensure_generated_secrets()
         target = deployment.access.description if deployment.access else "cluster"
         say(f"deploying {deployment.name} to the {target}")
         with tracker:
+            # refresh: the engine reads the live cluster first, in the same run, so `up` also
+            # repairs drift (hand edits, deleted objects) instead of comparing with the last
+            # recorded state only.
             result = stack.up(
+                refresh=True,
+                parallel=PARALLEL,
                 on_event=tracker.on_event,
                 color="never",
                 suppress_outputs=True,
@@ -179,6 +201,7 @@ def preview(
     tracker.live_display, tracker.quiet = False, True
     try:
         result = stack.preview(
+            parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
             refresh=refresh,
@@ -205,6 +228,7 @@ def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say)
     tracker.live_display, tracker.quiet = False, True
     try:
         result = stack.refresh(
+            parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
             on_output=lambda _: None,
@@ -247,6 +271,7 @@ def destroy(
     tracker.live_display = False
     try:
         result = stack.destroy(
+            parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
             on_output=lambda _: None,

@@ -124,6 +124,8 @@ class Tracker:
             meta = event.resource_pre_event.metadata
             name = self.component_of(meta.urn)
             op = str(getattr(meta.op, "value", meta.op))
+            if op == "refresh":
+                return  # the refresh that `up` runs first reads the cluster; it deploys nothing
             kubernetes = meta.type.startswith("kubernetes:") and meta.type != (
                 "pulumi:providers:kubernetes"
             )
@@ -145,6 +147,8 @@ class Tracker:
                 )
         elif event.res_outputs_event is not None:
             meta = event.res_outputs_event.metadata
+            if str(getattr(meta.op, "value", meta.op)) == "refresh":
+                return
             name = self.component_of(meta.urn)
             if name and meta.type.startswith("kubernetes:"):
                 item = self.components[name]
