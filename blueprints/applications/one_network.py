@@ -129,6 +129,13 @@ echo "$version" | grep -q 'POSTGIS="' && echo "$RELATIONAL_DB_URL: $(echo "$vers
 """
 
 
+DATABASE_CHECK = Check(
+    "its database answers with its own copy of the credentials",
+    DATABASE_WITH_APP_CREDENTIALS,
+    (("PGPASSWORD", "db", "password"),),
+)
+
+
 class Application(Component):
     """An application template: a web front end behind the gateway, wired by environment to the
     capabilities it requires. `topics` are the broker topics it owns."""
@@ -223,15 +230,7 @@ class OneNetworkServices(Application):
     )
     topics = ("service-applications", "service-status")
     sizing = _sizing(500_000)
-    checks = (
-        Check("serves its portal", PORTAL_SERVES),
-        Check("serves its portal under its gateway route", PORTAL_UNDER_ROUTE),
-        Check(
-            "its database answers with its own copy of the credentials",
-            DATABASE_WITH_APP_CREDENTIALS,
-            (("PGPASSWORD", "db", "password"),),
-        ),
-    )
+    checks = (*Application.checks, DATABASE_CHECK)
 
 
 @component
@@ -268,12 +267,4 @@ class OneNetworkCollaboration(Application):
     )
     topics = ("tasks",)
     sizing = _sizing(1_000_000)
-    checks = (
-        Check("serves its portal", PORTAL_SERVES),
-        Check("serves its portal under its gateway route", PORTAL_UNDER_ROUTE),
-        Check(
-            "its database answers with its own copy of the credentials",
-            DATABASE_WITH_APP_CREDENTIALS,
-            (("PGPASSWORD", "db", "password"),),
-        ),
-    )
+    checks = (*Application.checks, DATABASE_CHECK)
