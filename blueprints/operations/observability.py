@@ -92,20 +92,31 @@ class RetentionSettings(ComponentSettings):
 
 # Every active target of a job named after a component that runs for real must be up; the
 # targets of simulated components (kwok pods run nothing) are counted, not judged.
-PROMETHEUS_TARGETS_UP = """
+PROMETHEUS_TARGETS_UP = r"""
 set -eu
-curl -fsS --max-time 10 -o /tmp/active "http://$TARGET:$PORT_HTTP/api/v1/targets?state=active"
-jq -r '.data.activeTargets[] | "\\(.labels.job) \\(.health) \\(.scrapeUrl)"' /tmp/active \\
-  > /tmp/targets
-up=0 down=0 other=0
-while read -r job health url; do
-  case " $REAL_COMPONENTS " in
-    *" $job "*)
-      if [ "$health" = up ]; then up=$((up + 1))
-      else down=$((down + 1)); echo "$job $health $url"; fi ;;
-    *) other=$((other + 1)) ;;
-  esac
-done < /tmp/targets
+# Targets are scraped every 30 s: right after a deployment a new target is "unknown", or "down"
+# from a scrape before its pod was ready. Judge once every real target has been scraped since,
+# or after 120 s.
+deadline=$(( $(date +%s) + 120 ))
+while :; do
+  curl -fsS --max-time 10 -o /tmp/active "http://$TARGET:$PORT_HTTP/api/v1/targets?state=active"
+  jq -r '.data.activeTargets[] | "\(.labels.job) \(.health) \(.scrapeUrl)"' /tmp/active \
+    > /tmp/targets
+  up=0 down=0 other=0
+  : > /tmp/not-up
+  while read -r job health url; do
+    case " $REAL_COMPONENTS " in
+      *" $job "*)
+        if [ "$health" = up ]; then up=$((up + 1))
+        else down=$((down + 1)); echo "$job $health $url" >> /tmp/not-up; fi ;;
+      *) other=$((other + 1)) ;;
+    esac
+  done < /tmp/targets
+  if [ "$down" -eq 0 ] && [ "$up" -gt 0 ]; then break; fi
+  [ "$(date +%s)" -ge "$deadline" ] && break
+  sleep 5
+done
+cat /tmp/not-up
 echo "$up targets of real components up, $down not up ($other targets of simulated ones)"
 [ "$down" -eq 0 ] && [ "$up" -gt 0 ]
 """
@@ -230,7 +241,7 @@ class Prometheus(Component):
         "-o /backup/federate-$(date +%Y%m%dT%H%M).txt",
     )
     checks = (
-        Check("every scrape target of a real component is up", PROMETHEUS_TARGETS_UP),
+        Check("every scrape target of a real component is up", PROMETHEUS_TARGETS_UP, timeout=180),
         Check("the alert rules are loaded", PROMETHEUS_RULES_LOADED),
     )
     workload = Workload(

@@ -4,10 +4,11 @@
   (`citykit:component:DataLake`, parent: its layer), one typed resource per rendered object
   (parent: its component);
 - order is what Kubernetes needs and no more, so that the engine can create almost everything at
-  once: an object waits for its Namespace; a custom resource for its CRD and for the workloads of
-  the component that ships the CRD (its controller and webhook); a workload (Deployment,
-  StatefulSet, DaemonSet, Job, CronJob) for the rest of its own component (config, Secrets,
-  ServiceAccount, claims, certificates) and for the workloads of the components it requires,
+  once: an object waits for its Namespace; a custom resource for its CRD and, in another
+  component, for all of the component that ships the CRD (controller, issuers, CA); a workload
+  (Deployment, StatefulSet, DaemonSet, Job, CronJob) for the rest of its own component (config,
+  Secrets, ServiceAccount, claims, certificates) and for the workloads of the components it
+  requires,
   each awaited Ready by the provider, so a pod never starts before what it connects to (a
   database before the Job that migrates it);
 - generated credentials become Pulumi secrets (`string_data`), never plain state or output;
@@ -178,11 +179,15 @@ def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
                     f"{metadata['name']}.{namespace}.svc:{port['port']}"
                     for port in obj.get("spec", {}).get("ports", [])
                 ]
-        # Custom resources of this component's CRDs also wait for its controller to run.
+        # Other components' custom resources of this component's CRDs wait for all of it: its
+        # controller, and its own issuers and CA. Destroy then deletes them first: a Certificate
+        # deleted after its issuer and CA never finished deleting (cert-manager kept re-issuing
+        # a key Secret owned by it while the garbage collector deleted it, in a loop).
+        everything = [*crds, *supporting, *own_workloads]
         for crd_group in {
             o["spec"]["group"] for o in unit.objects if o["kind"] == "CustomResourceDefinition"
         }:
-            custom_groups[crd_group] = [*custom_groups[crd_group], *own_workloads]
+            custom_groups[crd_group] = everything
         workloads[component.name] = own_workloads
         outputs[component.name] = {"endpoints": endpoints, "secrets": secret_names}
         parent.register_outputs(outputs[component.name])
