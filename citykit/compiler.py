@@ -3,6 +3,8 @@ Kubernetes objects. Pure: nothing here touches a cluster or writes a file."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,9 @@ from pydantic import ValidationError
 
 from citykit import environment as environments
 from citykit import passes, registry
-from citykit.environment import Environment, deep_merge
+from citykit.environment import deep_merge
 from citykit.errors import Problem, ValidationFailed
-from citykit.loading import problems_from, read_yaml
+from citykit.loading import Source, attribute, problems_from, read_yaml
 from citykit.plan import Plan, PlannedComponent, build_plan
 from citykit.profile import ProfileBase, profile_model
 from citykit.registry import Registry
@@ -37,7 +39,8 @@ class Compiled:
         return [obj for unit in self.units for obj in unit.objects]
 
 
-def load_profile(path: Path, environment: Environment, reg: Registry) -> ProfileBase:
+def profile_sources(path: Path, overlays: Sequence[Source]) -> tuple[Source, ...]:
+    """The profile file and the environment's `profile:` overlays merged onto it, base first."""
     raw: Any = read_yaml(path, what="profile")
     if not isinstance(raw, dict):
         raise ValidationFailed(
@@ -50,24 +53,32 @@ def load_profile(path: Path, environment: Environment, reg: Registry) -> Profile
                 )
             ]
         )
-    if environment.profile:
-        raw = deep_merge(raw, environment.profile)
+    return (Source(str(path), raw), *overlays)
+
+
+def load_profile(sources: Sequence[Source], reg: Registry) -> ProfileBase:
+    """Merge and validate; each problem names the file (profile or environment) that wrote the
+    value it is about."""
+    file = sources[0].file
     model = profile_model(reg)
     try:
-        return model.model_validate(raw)
+        return model.model_validate(functools.reduce(deep_merge, (s.data for s in sources)))
     except ValidationError as error:
-        raise ValidationFailed(problems_from(error, model, str(path))) from None
+        raise ValidationFailed(problems_from(error, model, file, sources)) from None
     except RecursionError:
-        raise ValidationFailed(
-            [Problem("", "structure nested too deeply", file=str(path))]
-        ) from None
+        raise ValidationFailed([Problem("", "structure nested too deeply", file=file)]) from None
 
 
 def plan(profile_path: Path, environment_name: str, reg: Registry | None = None) -> Plan:
     reg = reg or registry.load_catalog()
-    environment, _ = environments.load(environment_name)
-    profile = load_profile(profile_path, environment, reg)
-    return build_plan(profile, environment, reg, file=str(profile_path))
+    loaded = environments.read(environment_name)
+    sources = profile_sources(profile_path, loaded.profile_overlays())
+    profile = load_profile(sources, reg)
+    try:
+        return build_plan(profile, loaded.environment, reg, file=str(profile_path))
+    except ValidationFailed as failure:
+        # Graph problems are located in the merged profile: name the file that wrote them.
+        raise ValidationFailed(attribute(failure.problems, sources, str(profile_path))) from None
 
 
 def compile_plan(the_plan: Plan) -> Compiled:

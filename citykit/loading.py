@@ -1,19 +1,25 @@
 """Reading YAML input defensively and turning validation errors into located problems.
 
 Any file whatsoever (empty, binary, not UTF-8, huge, deeply nested, alias bombs, duplicate keys)
-ends as a `ValidationFailed` naming the file and a path, never as a Python traceback."""
+ends as a `ValidationFailed` naming the file and a path, never as a Python traceback. When a
+document is merged from several files (`extends:`, an environment's `profile:` overlay), each
+problem names the file that wrote the value, at the key path it has there."""
 
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from citykit.errors import Problem, ValidationFailed
+from citykit.names import short
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 40
@@ -94,6 +100,13 @@ def read_yaml(path: Path, *, what: str) -> Any:
     def fail(message: str, hint: str = "", where: str = "") -> ValidationFailed:
         return ValidationFailed([Problem(where, message, file=file, hint=hint)])
 
+    # `citykit init` writes profiles; other inputs are described by their schema.
+    create, start = (
+        ("create one with `citykit init`", "start from `citykit init PATH`")
+        if what == "profile"
+        else (f"see `citykit schema --{what}`", f"`citykit schema --{what}` lists its keys")
+    )
+
     try:
         if path.is_dir():
             raise fail(f"is a directory, expected a {what} YAML file")
@@ -102,9 +115,7 @@ def read_yaml(path: Path, *, what: str) -> Any:
             raise fail(f"file is {size} bytes; a {what} is at most {MAX_BYTES} bytes")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise fail(
-            "file not found", hint="check the path, or create one with `citykit init`"
-        ) from None
+        raise fail("file not found", hint=f"check the path, or {create}") from None
     except OSError as error:
         raise fail(f"cannot read file: {error.strerror}") from None
     try:
@@ -122,7 +133,7 @@ def read_yaml(path: Path, *, what: str) -> Any:
         try:
             node = loader.get_single_node()
             if node is None:
-                raise fail(f"the {what} is empty", hint="start from `citykit init PATH`")
+                raise fail(f"the {what} is empty", hint=start)
             _expanded_size(node, {})
             return loader.construct_document(node)
         finally:
@@ -138,7 +149,7 @@ def read_yaml(path: Path, *, what: str) -> Any:
         raise fail(f"nesting deeper than {MAX_DEPTH} levels") from None
 
 
-def dotted(loc: tuple[int | str, ...]) -> str:
+def dotted(loc: Sequence[int | str]) -> str:
     """('layers', 'data', 'lake', 'replicas') -> layers.data.lake.replicas; ints as [i]."""
     text = ""
     for part in loc:
@@ -147,6 +158,79 @@ def dotted(loc: tuple[int | str, ...]) -> str:
         else:
             text += ("." if text else "") + str(part)
     return text
+
+
+def undotted(path: str) -> tuple[int | str, ...]:
+    """The inverse of `dotted` (for paths whose keys hold no '.', '[' or ']')."""
+    return tuple(
+        int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path)
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file's part of a merged document: its data, and the key path in that file the data
+    sits under (an environment's `profile:` overlay merges at the profile's root)."""
+
+    file: str
+    data: Any
+    under: tuple[str, ...] = ()
+
+    def path(self, loc: Sequence[int | str]) -> str:
+        return dotted((*self.under, *loc))
+
+
+def _writes(data: Any, loc: Sequence[int | str]) -> Literal["no", "sets", "merges"]:
+    """What `data` does to the merged value at `loc`: nothing, sets it (a scalar, list or null at
+    `loc` or above replaces everything below), or merges a mapping into it."""
+    node = data
+    for part in loc:
+        if not isinstance(node, dict):
+            return "sets"
+        if part not in node:
+            return "no"
+        node = node[part]
+    return "merges" if isinstance(node, dict) else "sets"
+
+
+def blame(sources: Sequence[Source], loc: Sequence[int | str]) -> tuple[Source, list[Source]]:
+    """The source (merge order, base first) a problem at `loc` belongs to, and the sources whose
+    value there it was merged with or overrode."""
+    for depth in range(len(loc), -1, -1):
+        here = loc[:depth]
+        writers = [s for s in reversed(sources) if _writes(s.data, here) != "no"]  # latest first
+        if not writers:
+            continue
+        # What was written before the latest value set (not merged) there no longer counts.
+        shaping: list[Source] = []
+        for source in writers:
+            shaping.append(source)
+            if _writes(source.data, here) == "sets":
+                break
+        if depth == len(loc):
+            return shaping[0], shaping[1:] or writers[1:2]
+        # Nobody wrote `loc` (a missing key): the first file that wrote the mapping around it.
+        return shaping[-1], []
+    return sources[-1], []
+
+
+def _attributed(problem: Problem, loc: Sequence[int | str], sources: Sequence[Source]) -> Problem:
+    source, others = blame(sources, loc)
+    hint = problem.hint
+    if others:
+        verb = "merged with" if _writes(source.data, loc) == "merges" else "overrides"
+        notes = [f"{verb} {other.path(loc)} in {other.file}" for other in others]
+        hint = "; ".join([hint.rstrip("."), *notes] if hint else notes)
+    return Problem(source.path(loc), problem.message, file=source.file, hint=hint)
+
+
+def attribute(problems: Sequence[Problem], sources: Sequence[Source], file: str) -> list[Problem]:
+    """Problems located in the merged document `file` (by their dotted paths), moved to the
+    sources that wrote them; problems of other files are kept."""
+    return [
+        _attributed(p, undotted(p.path), sources) if sources and p.file == file else p
+        for p in problems
+    ]
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -204,8 +288,15 @@ def _keys_of(model: type[BaseModel] | None) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def problems_from(error: ValidationError, model: type[BaseModel], file: str) -> list[Problem]:
-    """Readable problems from a pydantic error: path, message, and a hint where one helps."""
+def problems_from(
+    error: ValidationError,
+    model: type[BaseModel],
+    file: str,
+    sources: Sequence[Source] = (),
+) -> list[Problem]:
+    """Readable problems from a pydantic error: path, message, and a hint where one helps. With
+    `sources` (the files merged into the document validated, base first), each problem names the
+    file that wrote the value, at its path there."""
     problems: list[Problem] = []
     for item in error.errors(include_url=False):
         raw = tuple(item["loc"])
@@ -239,13 +330,17 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str) -> 
         elif kind == "model_type":
             message = "expected a mapping of keys to values"
         elif kind == "string_pattern_mismatch":
-            message = f"{item['input']!r} is not allowed here"
+            message = f"{short(item['input'])} is not allowed here"
             hint = _description(model, raw)
+        elif kind == "invalid":  # names.checked: its own message and hint
+            message = str(ctx["message"])
+            hint = str(ctx.get("hint") or _description(model, raw))
         elif kind == "value_error":
             message = str(ctx.get("error", message))
         elif raw:
             hint = _description(model, raw)
-        problems.append(Problem(dotted(shown), message, file=file, hint=hint))
+        problem = Problem(dotted(shown), message, file=file, hint=hint)
+        problems.append(_attributed(problem, shown, sources) if sources else problem)
     return problems
 
 

@@ -12,21 +12,20 @@ from pydantic import Field, StringConstraints, create_model, field_validator, mo
 from citykit import layers
 from citykit.component import Component, ComponentSettings, Scale
 from citykit.model import Model
+from citykit.names import Slug
 from citykit.registry import Registry
 
 API_VERSION = "citykit.io/v1alpha1"
 
-# DNS-1123 labels, kept short because they are prefixed to namespaces and object names.
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$"),
-    Field(description="Lower-case letters, digits and '-', starting with a letter, 1-20 chars."),
-]
 # Printable text in any script; control characters (newlines included) are refused so a name can
-# never look like more than one line of anything.
+# never look like more than one line of anything. That includes C1 controls and U+2028/U+2029,
+# which YAML reads as line breaks (folding the name) or refuses (failing render), and U+FFFE/FFFF,
+# which YAML refuses too (tests/e2e/test_parity.py found them).
 DisplayName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(
+        min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]+$"
+    ),
     Field(description="Display name in any script, one line, at most 128 characters."),
 ]
 

@@ -1,5 +1,5 @@
-"""Malformed and hostile profiles only ever end in a located, readable error (exit 2), never in a
-traceback, and quickly."""
+"""Malformed and hostile profiles and environment files only ever end in a located, readable
+error (exit 2), never in a traceback, and quickly."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from citykit import compiler
+from citykit.environment import deep_merge
 from citykit.errors import ValidationFailed
-from tests.conftest import example_data
+from tests.conftest import EXAMPLE, ROOT, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 
@@ -127,3 +129,169 @@ def test_cli_names_every_problem_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{path}: city.slug: 'Yu Hang' is not allowed here" in result.stderr
     assert f"{path}: layers.sensing.device-broker.replicas:" in result.stderr
+
+
+# -- environment files: the same hostile classes, plus extends and injection in every field ----
+
+PROD = yaml.safe_load((ROOT / "environments" / "prod.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_cli_reports_hostile_environment_files_with_exit_2(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(HOSTILE[name])
+    result = validate_with(path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert str(path) in result.stderr
+    assert "owned" not in result.stdout
+
+
+def validate_with(env: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "validate", "-p", str(EXAMPLE), "-e", str(env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_hostile_file_named_by_extends_is_named(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_bytes(HOSTILE["bomb"])
+    env = tmp_path / "env.yaml"
+    env.write_text(yaml.safe_dump({**PROD, "extends": "base.yaml"}), encoding="utf-8")
+    result = validate_with(env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'base.yaml'}: " in result.stderr
+
+
+CLI_CASES = {
+    "invalid-name": ({"storageClass": "Fast SSD"}, "storageClass"),
+    "wrong-scheme": ({"tls": {"acmeServer": "http://acme.city.example/dir"}}, "tls.acmeServer"),
+    "unbounded": ({"cluster": {"nodes": {"general": 10**12}}}, "cluster.nodes.general"),
+    "cycle": ({"extends": "cycle.yaml"}, "extends"),
+    "outside": ({"extends": "../prod.yaml"}, "extends"),
+    "injection": ({"domain": 'x"\nkind: ClusterRoleBinding'}, "domain"),
+    "overlay": ({"profile": {"layers": {"data": {"lake": {"replicas": 2}}}}}, "profile.layers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_names_the_environment_file_and_key_path(tmp_path: Path, case: str) -> None:
+    fields, key_path = CLI_CASES[case]
+    env = tmp_path / "cycle.yaml"
+    env.write_text(yaml.safe_dump(deep_merge(PROD, fields)), encoding="utf-8")
+    started = time.monotonic()
+    result = validate_with(env)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
+    assert f"{env}: {key_path}" in result.stderr, result.stderr
+
+
+INJECTIONS = (
+    'x"\nkind: ClusterRoleBinding',
+    "x\n---\napiVersion: v1",
+    "{{ 7*7 }}",
+    "${jndi:ldap://x.example/a}",
+    "$(id)",
+    "; rm -rf /",
+    "x' OR '1'='1",
+    "../../etc/passwd",
+    "\u202e\u200bx",
+    "x\x7f",
+    "a" * 5000,
+)
+# Every string field of an environment, with a benign value and how a plausible value embeds
+# an injection (so values that pass the first checks reach rendering too).
+STRING_FIELDS: dict[str, tuple[str, str]] = {
+    "apiVersion": ("citykit.io/v1alpha1", "{}"),
+    "kind": ("Environment", "{}"),
+    "name": ("lab", "{}"),
+    "extends": ("prod", "{}.yaml"),
+    "cluster.provider": ("existing", "{}"),
+    "cluster.name": ("citykit-prod", "{}"),
+    "cluster.context": ("city-prod", "city-{}"),
+    "storageClass": ("fast", "fast{}"),
+    "domain": ("city.example", "{}.example"),
+    "tls.issuer": ("acme", "{}"),
+    "tls.acmeServer": ("https://acme.city.example/dir", "https://acme.city.example/{}"),
+    "tls.email": ("ops@city.example", "ops{}@city.example"),
+    "registryMirror": ("registry.city.example/mirror", "registry.city.example/{}"),
+    "engine.backendUrl": ("s3://city-state/x", "s3://city-state/{}"),
+    "engine.secretsProvider": ("awskms://alias/city", "awskms://alias/{}"),
+}
+
+
+def _with(field: str, value: str) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    node = data
+    *parents, last = field.split(".")
+    for parent in parents:
+        node = node.setdefault(parent, {})
+    node[last] = value
+    merged: dict[str, Any] = deep_merge(PROD, data)
+    return merged
+
+
+def _shape(value: Any) -> Any:
+    """The structure of an object with every scalar replaced by its type."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
+
+
+def _compiled_shape(path: Path) -> list[Any]:
+    return [_shape(obj) for obj in compiler.compile_city(EXAMPLE, str(path)).objects()]
+
+
+@pytest.mark.parametrize("field", sorted(STRING_FIELDS))
+def test_injection_in_every_environment_string_is_refused_or_inert(
+    tmp_path: Path, field: str
+) -> None:
+    benign, template = STRING_FIELDS[field]
+    baseline_env = tmp_path / "baseline.yaml"
+    baseline_env.write_text(yaml.safe_dump(_with(field, benign)), encoding="utf-8")
+    baseline: list[Any] | None = None
+    for index, injection in enumerate(INJECTIONS):
+        for value in {injection, template.format(injection)}:
+            env = tmp_path / f"env-{index}.yaml"
+            env.write_text(yaml.safe_dump(_with(field, value)), encoding="utf-8")
+            try:
+                shape = _compiled_shape(env)
+            except ValidationFailed as failure:
+                located = {(p.file, p.path) for p in failure.problems}
+                assert (str(env), field) in located, (value, failure.problems)
+                assert all(len(p.render()) < 1000 for p in failure.problems)
+                continue
+            # Accepted: it renders as data, in objects shaped exactly as with a benign value.
+            baseline = baseline if baseline is not None else _compiled_shape(baseline_env)
+            assert shape == baseline, value
+
+
+ENV_KEYS = (*PROD, "extends", "profile", "storageClass", "engine", "cluster")
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(key=st.sampled_from(ENV_KEYS), value=documents, drop=st.booleans())
+def test_mutated_environment_files_are_valid_or_located_problems(
+    tmp_path: Path, key: str, value: Any, drop: bool
+) -> None:
+    data = dict(PROD)
+    if drop:
+        data.pop(key, None)
+    else:
+        data[key] = value
+    env = tmp_path / "env.yaml"
+    env.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    try:
+        compiler.compile_city(EXAMPLE, str(env))
+    except ValidationFailed as failure:
+        assert failure.problems
+        for problem in failure.problems:
+            assert problem.message and problem.file in (str(env), str(EXAMPLE))
