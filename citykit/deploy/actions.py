@@ -15,7 +15,8 @@ from typing import Any
 from rich.console import Console
 
 from citykit.compiler import Compiled
-from citykit.deploy.engine import PARALLEL, PROJECT, Deployment
+from citykit.deploy import freshness
+from citykit.deploy.engine import PARALLEL, Deployment
 from citykit.deploy.progress import Tracker
 from citykit.errors import CitykitError, InputError, OperationFailed
 
@@ -122,22 +123,11 @@ def clear_stale_lock(deployment: Deployment, say: Say) -> None:
 
 
 def _pending_operations(deployment: Deployment) -> list[Any]:
-    """The state's pending operations. A file backend's state is read directly (the engine's
-    `stack export` costs a second per run); other backends are asked through the engine."""
-    url = deployment.backend_url()
-    if url.startswith("file://"):
-        from pathlib import Path
-
-        path = Path(url.removeprefix("file://")) / ".pulumi" / "stacks" / PROJECT
-        state = path / f"{deployment.name}.json"
-        if not state.exists() and not any(path.glob(f"{deployment.name}.json*")):
-            return []  # a new stack
-        try:
-            latest = json.loads(state.read_text()).get("checkpoint", {}).get("latest") or {}
-        except (OSError, ValueError):
-            latest = None
-        if latest is not None:
-            return list(latest.get("pending_operations") or [])
+    """The state's pending operations, from a file backend's checkpoint directly where it can
+    be read; other backends are asked through the engine."""
+    latest = freshness.checkpoint(deployment.backend_url(), deployment.name)
+    if latest is not None:
+        return list(latest.get("pending_operations") or [])
     return list((deployment.stack.export_stack().deployment or {}).get("pending_operations") or [])
 
 
@@ -166,12 +156,23 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
         deployment.ensure_generated_secrets()
         target = deployment.access.description if deployment.access else "cluster"
         say(f"deploying {deployment.name} to the {target}")
+        # `up` repairs drift (hand edits, deleted objects) instead of comparing with the last
+        # recorded state only, so what changed in the cluster is read first. Only the objects
+        # whose resourceVersion moved are refreshed; when that cannot be told, the engine
+        # refreshes everything in the same run.
+        stale = freshness.stale_urns(deployment.backend_url(), deployment.name, deployment.access)
         with tracker:
-            # refresh: the engine reads the live cluster first, in the same run, so `up` also
-            # repairs drift (hand edits, deleted objects) instead of comparing with the last
-            # recorded state only.
+            if stale:
+                say(f"reading {len(stale)} objects that changed in the cluster")
+                stack.refresh(
+                    target=stale,
+                    parallel=PARALLEL,
+                    color="never",
+                    on_output=lambda _: None,
+                    suppress_progress=True,
+                )
             result = stack.up(
-                refresh=True,
+                refresh=stale is None,
                 parallel=PARALLEL,
                 on_event=tracker.on_event,
                 color="never",
