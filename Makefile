@@ -42,7 +42,8 @@ lint: setup
 	$(BIN)/ruff format --check .
 	scripts/typecheck
 
-unit: setup checkov
+# kube-score, the unit tier's manifest linter, is one of the tools.
+unit: setup checkov tools
 	$(BIN)/pytest -m "not e2e and not real"
 
 e2e: tools

@@ -1,7 +1,7 @@
 """`citykit compliance`: (a) which components realise each reference-model clause, (b) for each
 MLPS 2.0 (等保2.0, GB/T 22239-2019) level-3 technical control family, including the cloud
 extension, the concrete controls found in the compiled objects and the gaps the platform cannot
-close by itself, (c) every declared exception (Pod Security, checkov) with its reason.
+close by itself, (c) every declared exception (Pod Security, checkov, kube-score) with its reason.
 
 Controls are counted from the rendered objects, not asserted: if a pass stops producing
 NetworkPolicies, the report says so. The one input from outside the objects is the record of the
@@ -16,6 +16,7 @@ from typing import Any
 
 from citykit import layers, operations
 from citykit.compiler import Compiled
+from citykit.passes import KUBE_SCORE_REASON
 from citykit.security import EDGE_ANNOTATION
 
 Object = dict[str, Any]
@@ -313,6 +314,21 @@ def restore_drill(
     ], []
 
 
+def kube_score_exceptions(compiled: Compiled) -> list[dict[str, str]]:
+    """The kube-score checks skipped on the objects, read from their annotations (what the
+    linter really skips), once per component, check and reason."""
+    found: dict[tuple[str, str, str], None] = {}
+    for unit in compiled.units:
+        for obj in unit.objects:
+            for key, reason in (obj["metadata"].get("annotations") or {}).items():
+                if key.startswith(KUBE_SCORE_REASON):
+                    found[(unit.component.name, key.removeprefix(KUBE_SCORE_REASON), reason)] = None
+    return [
+        {"component": name, "kind": "kube-score", "setting": check, "reason": reason}
+        for name, check, reason in found
+    ]
+
+
 def report(
     compiled: Compiled, drill: dict[str, Any] | None = None, today: date | None = None
 ) -> dict[str, Any]:
@@ -348,6 +364,7 @@ def report(
         for c in plan.components
         for s in c.cls.checkov_skips
     ]
+    exceptions += kube_score_exceptions(compiled)
     return {
         "city": plan.slug,
         "environment": plan.environment.name,

@@ -9,8 +9,7 @@ by the compiler, never written per component."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -20,47 +19,15 @@ from citykit.images.refs import local_ref
 from citykit.layers import Layer
 from citykit.model import Model
 
+# Sizing rules are data of their own (citykit/sizing.py); re-exported as part of the contract.
+from citykit.sizing import Scale as Scale
+from citykit.sizing import SizingRule as SizingRule
+
 
 class ComponentSettings(Model):
     """Settings every component accepts under `layers.<layer>.<capability>` in the profile."""
 
     enabled: bool = Field(True, description="Deploy this capability. Set false to leave it out.")
-
-
-@dataclass(frozen=True)
-class Scale:
-    """The city's figures the sizing rules read (a plain copy, so rules stay pure)."""
-
-    population: int
-    devices: int
-    peak_messages_per_second: int
-    video_channels: int
-    daily_data_gb: float
-    districts: int
-    departments: int
-
-
-ScalesWith = Literal["replicas", "size", "none"]
-
-
-@dataclass(frozen=True)
-class SizingRule:
-    """One derived number. `name` is also the settings field that overrides it."""
-
-    name: str
-    rule: str  # the rule in words, shown by `citykit plan` and the component docs
-    derive: Callable[[Scale], float]
-    scales_with: ScalesWith = "none"
-    unit: str = ""
-    minimum: int = 1
-    maximum: int | None = None
-
-    def apply(self, scale: Scale, factor: float) -> int:
-        raw = self.derive(scale)
-        if self.scales_with != "none":
-            raw *= factor
-        value = max(self.minimum, math.ceil(raw - 1e-9))
-        return min(value, self.maximum) if self.maximum is not None else value
 
 
 @dataclass(frozen=True)
@@ -126,10 +93,14 @@ class Port:
 
 @dataclass(frozen=True)
 class Resources:
-    """Requests per replica; limits are derived (2x CPU, 1x memory) by the compiler."""
+    """Requests per replica; limits are derived (2x CPU, 1x memory, 4x ephemeral storage) by the
+    compiler. Ephemeral storage is what a container writes outside its claims (emptyDirs, logs,
+    its writable layer): it is not scaled with the environment, since a small city's container
+    writes as much scratch data as a large one's."""
 
     cpu_millis: int = 100
     memory_mi: int = 128
+    ephemeral_mi: int = 256
 
 
 @dataclass(frozen=True)
@@ -172,7 +143,7 @@ class PodSecurityException:
 
 @dataclass(frozen=True)
 class Probe:
-    """Readiness and liveness: an HTTP GET of `path` on the named port, or a TCP connect."""
+    """A health check: an HTTP GET of `path` on the named port, or a TCP connect."""
 
     port: str
     path: str | None = None
@@ -185,8 +156,11 @@ class Workload:
     StatefulSets, a claim per replica. Components with unusual needs write their own templates
     instead (or as well: extra objects go in `templates/<name>/`)."""
 
-    probe: Probe
+    probe: Probe  # readiness
     kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    # Liveness, when the software serves a check of its own for it (Kong's /status); None: derived
+    # from readiness by the availability pass (a slower TCP connect to the same port).
+    liveness: Probe | None = None
     image: str = "main"  # key in `images`
     args: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
@@ -286,6 +260,9 @@ class Component:
     ports: ClassVar[tuple[Port, ...]] = ()
     resources: ClassVar[Resources] = Resources()
     secrets: ClassVar[tuple[SecretSpec, ...]] = ()
+    # The replicas agree by majority (Raft, erasure-coded writes): the derived disruption budget
+    # keeps a majority running as well as all but one, so two replicas may lose none.
+    quorum: ClassVar[bool] = False
     # Stateful components keep data in PersistentVolumeClaims: protected from destroy in
     # environments with protectData, and backed up by the operations system.
     stateful: ClassVar[bool] = False

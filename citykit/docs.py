@@ -60,10 +60,20 @@ def page(component: type[Component], catalog: Registry) -> str:
             "",
             "## Sizing rules",
             "",
-            "| figure | rule | scales with environment |",
+            "Each figure is its formula times the environment's factor when it scales with one, "
+            "rounded up and kept within its bounds. The setting of the same name overrides it; a "
+            "formula that reads the figure then reads the override.",
+            "",
+            "| figure | formula | scales with environment |",
             "|---|---|---|",
         ]
-        lines += [f"| `{s.name}` | {s.rule} | {s.scales_with} |" for s in component.sizing]
+        lines += [
+            f"| `{s.name}`{f' ({s.unit})' if s.unit else ''} | {s.words} | {s.scales_with} |"
+            for s in component.sizing
+        ]
+        terms = {t.field_name: t for s in component.sizing for t in s.formula.city_figures()}
+        if terms:
+            lines += ["", "Terms: " + "; ".join(f"{t.said} = {t.source}" for t in terms.values())]
     if component.ports:
         lines += ["", "## Ports", "", "| name | port | reachable from |", "|---|---|---|"]
         lines += [

@@ -245,6 +245,10 @@ def backups(
         "metadata": {"name": name},
         "spec": {
             "schedule": "17 2 * * *",
+            # A run the controller missed (it was down) still starts up to 4 hours late, before
+            # the day's load; later, the next night's run takes over. Without a deadline, 100
+            # missed runs stop the CronJob for good.
+            "startingDeadlineSeconds": 4 * 3600,
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
@@ -265,9 +269,19 @@ def backups(
                                     "image": image,
                                     "command": ["/bin/sh", "-c", backup.script],
                                     "env": env,
+                                    # The copy goes to the backup claim; scratch space
+                                    # is for the tools' own temporary files.
                                     "resources": {
-                                        "requests": {"cpu": "100m", "memory": "256Mi"},
-                                        "limits": {"cpu": "500m", "memory": "512Mi"},
+                                        "requests": {
+                                            "cpu": "100m",
+                                            "memory": "256Mi",
+                                            "ephemeral-storage": "256Mi",
+                                        },
+                                        "limits": {
+                                            "cpu": "500m",
+                                            "memory": "512Mi",
+                                            "ephemeral-storage": "1Gi",
+                                        },
                                     },
                                     "volumeMounts": [
                                         {"name": "backup", "mountPath": "/backup"},

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from citykit import operations, security
-from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL
+from citykit import availability, operations, security
+from citykit.cluster.nodes import HOST_LABEL, POOL_LABEL, RUNTIME, RUNTIME_LABEL
 from citykit.component import CheckSkip
 from citykit.plan import Plan, PlannedComponent
 from citykit.render import Object, TemplateError, _pod_templates
@@ -160,15 +160,7 @@ def derived_checkov_skips(component: PlannedComponent, objects: list[Object]) ->
                 "declared API access (least-privilege role derived from it)",
             )
         )
-    uids = sorted(
-        {
-            template.get("spec", {}).get("securityContext", {}).get("runAsUser", 0)
-            for obj in objects
-            for template in _pod_templates(obj)
-        }
-        - {0}
-    )
-    low = [uid for uid in uids if uid < 10000]
+    low = sorted({uid for obj in objects for uid in _low_ids(obj, "runAsUser")} - {0})
     if low:
         skips.append(
             CheckSkip(
@@ -208,6 +200,139 @@ def checkov_skips(plan: Plan, component: PlannedComponent, objects: list[Object]
     return objects
 
 
+# kube-score reads the checks to skip from this annotation (scorecard/scorecard.go); the reason
+# for each is ours, one annotation per check under KUBE_SCORE_REASON (check ids are at most 63
+# characters, an annotation name's limit).
+KUBE_SCORE_IGNORE = "kube-score/ignore"
+KUBE_SCORE_REASON = "kube-score.citykit.io/"
+HIGH_ID = 10000  # kube-score's floor for uids and gids, above the host's own users
+
+
+def _low_ids(obj: Object, field: str) -> list[int]:
+    """The ids below HIGH_ID that `obj`'s containers run as (`runAsUser` or `runAsGroup`, the
+    container's setting or else the pod's)."""
+    found = []
+    for template in _pod_templates(obj):
+        spec = template.get("spec", {})
+        pod = spec.get("securityContext", {}).get(field)
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            value = container.get("securityContext", {}).get(field, pod)
+            if value is not None and value < HIGH_ID:
+                found.append(value)
+    return sorted(set(found))
+
+
+def _writable_root_reason(component: PlannedComponent) -> str | None:
+    for exception in component.exceptions:
+        if exception.setting == "readOnlyRootFilesystem":
+            return exception.reason
+    return None
+
+
+def derived_kube_score_skips(component: PlannedComponent, obj: Object) -> list[CheckSkip]:
+    """The kube-score checks that do not apply to one object, each with the reason that follows
+    from the component's declarations or the object itself: a declared writable root, a
+    locally built image, the image's fixed user, a TCP-only service's probes, spread across
+    hosts declared the modern way, and namespace-wide network policies."""
+    skips: list[CheckSkip] = []
+    templates = _pod_templates(obj)
+    containers = [
+        c
+        for t in templates
+        for c in [
+            *t.get("spec", {}).get("initContainers", []),
+            *t.get("spec", {}).get("containers", []),
+        ]
+    ]
+    writable = _writable_root_reason(component)
+    if writable and any(
+        not c.get("securityContext", {}).get("readOnlyRootFilesystem") for c in containers
+    ):
+        skips.append(CheckSkip("container-security-context-readonlyrootfilesystem", writable))
+    if any(c.get("imagePullPolicy") == "Never" for c in containers):
+        skips.append(
+            CheckSkip(
+                "container-image-pull-policy",
+                "its image is built on this machine (`citykit images build`) and loaded into "
+                "the node: no registry has it, so it is never pulled",
+            )
+        )
+    users, groups = _low_ids(obj, "runAsUser"), _low_ids(obj, "runAsGroup")
+    if users or groups:
+        ids = [f"uid {', '.join(map(str, users))}"] if users else []
+        ids += [f"gid {', '.join(map(str, groups))}"] if groups else []
+        skips.append(
+            CheckSkip(
+                "container-security-context-user-group-id",
+                f"runs as {' and '.join(ids)}, the upstream image's own user and group, "
+                "which own the files it writes",
+            )
+        )
+    for container in containers:
+        # Only a plain TCP service may have the same check for both: one with an HTTP health
+        # check declares a distinct liveness check (Workload.liveness).
+        readiness, liveness = container.get("readinessProbe"), container.get("livenessProbe")
+        if (
+            readiness is None
+            or liveness is None
+            or "tcpSocket" not in readiness
+            or not availability.same_check(readiness, liveness)
+        ):
+            continue
+        slower, faster = availability.tolerance(liveness), availability.tolerance(readiness)
+        if slower > faster:
+            port = readiness["tcpSocket"]["port"]
+            skips.append(
+                CheckSkip(
+                    "pod-probes-identical",
+                    f"{container['name']} declares no health check but accepting connections "
+                    f"(port {port}): liveness connects like readiness, but restarts it only "
+                    f"after {slower} s of failures (readiness takes it out of service after "
+                    f"{faster} s)",
+                )
+            )
+            break
+    spread = {
+        c.get("topologyKey")
+        for t in templates
+        for c in t.get("spec", {}).get("topologySpreadConstraints", [])
+    }
+    if HOST_LABEL in spread and obj["kind"] in ("Deployment", "StatefulSet"):
+        skips.append(
+            CheckSkip(
+                f"{obj['kind'].lower()}-has-host-podantiaffinity",
+                "replicas are spread across hosts by a kubernetes.io/hostname "
+                "topologySpreadConstraint, which this check does not read",
+            )
+        )
+    if obj["kind"] == "NetworkPolicy" and obj.get("spec", {}).get("podSelector") == {}:
+        skips.append(
+            CheckSkip(
+                "networkpolicy-targets-pod",
+                "namespace-wide (podSelector {}): it guards every pod the namespace will run, "
+                "those deployed later included, so it may select none yet",
+            )
+        )
+    return skips
+
+
+def kube_score_exceptions(
+    plan: Plan, component: PlannedComponent, objects: list[Object]
+) -> list[Object]:
+    """Each object's derived kube-score skips as the annotation kube-score reads, plus the
+    reason of each beside it (`kube-score.citykit.io/<check>`); `citykit compliance` lists
+    them."""
+    for obj in objects:
+        skips = derived_kube_score_skips(component, obj)
+        if not skips:
+            continue
+        annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[KUBE_SCORE_IGNORE] = ",".join(skip.check for skip in skips)
+        for skip in skips:
+            annotations[KUBE_SCORE_REASON + skip.check] = skip.reason
+    return objects
+
+
 def require_probes_and_resources(
     plan: Plan, component: PlannedComponent, objects: list[Object]
 ) -> list[Object]:
@@ -235,10 +360,14 @@ PASSES: tuple[Pass, ...] = (
     service_account,
     harden_workloads,
     schedule_on_pool,
+    availability.topology_spread,
+    availability.disruption_budgets,
+    availability.liveness_probes,
     image_pull_policy,
     security.tls_certificates,
     security.network_policies,
     security.workload_rbac,
     checkov_skips,
+    kube_score_exceptions,
     require_probes_and_resources,
 )

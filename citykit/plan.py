@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from citykit import layers
+from citykit import layers, sizing
 from citykit.component import Component, ComponentSettings, Image, PodSecurityException
 from citykit.environment import Environment
 from citykit.errors import Problem, ValidationFailed
 from citykit.layers import Layer
 from citykit.profile import ProfileBase
 from citykit.registry import Registry
+from citykit.sizing import ScalesWith
 
 
 @dataclass(frozen=True)
@@ -251,20 +252,29 @@ def _sizing(
     profile: ProfileBase,
     environment: Environment,
 ) -> tuple[Sized, ...]:
-    scale = profile.scale_for_sizing()
-    result: list[Sized] = []
+    """The component's figures in declaration order. A rule reading another figure reads the
+    planned one: the override where the profile sets it (citykit/sizing.py, `derive`)."""
+    overrides: dict[str, int] = {}
     for rule in cls.sizing:
         override: Any = getattr(settings, rule.name, None)
         if override is not None:
-            result.append(Sized(rule.name, int(override), rule.unit, "override", rule.rule))
-            continue
-        factor = {
-            "replicas": environment.replica_factor,
-            "size": environment.size_factor,
-            "none": 1.0,
-        }[rule.scales_with]
-        result.append(Sized(rule.name, rule.apply(scale, factor), rule.unit, "derived", rule.rule))
-    return tuple(result)
+            overrides[rule.name] = int(override)
+    factors: dict[ScalesWith, float] = {
+        "replicas": environment.replica_factor,
+        "size": environment.size_factor,
+        "none": 1.0,
+    }
+    figures = sizing.derive(cls.sizing, profile.scale_for_sizing(), factors, overrides)
+    return tuple(
+        Sized(
+            rule.name,
+            figures[rule.name],
+            rule.unit,
+            "override" if rule.name in overrides else "derived",
+            rule.words,
+        )
+        for rule in cls.sizing
+    )
 
 
 def _any_local(cls: type[Component], environment: Environment) -> bool:

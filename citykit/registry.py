@@ -8,6 +8,7 @@ import importlib
 import pkgutil
 from collections.abc import Iterable
 
+from citykit import sizing
 from citykit.component import Component
 from citykit.errors import CitykitError
 
@@ -38,6 +39,10 @@ class Registry:
     @staticmethod
     def _check(component: type[Component]) -> None:
         fields = component.Settings.model_fields
+        try:
+            sizing.order(component.sizing)
+        except sizing.SizingError as error:
+            raise RegistryError(f"component {component.name!r}: {error}") from error
         for rule in component.sizing:
             if rule.name not in fields:
                 raise RegistryError(

@@ -207,9 +207,18 @@ def resources_for(plan: Plan, component: PlannedComponent) -> dict[str, dict[str
     spec = component.cls.resources
     cpu = max(10, round(spec.cpu_millis * factor))
     memory = max(32, round(spec.memory_mi * factor))
+    scratch = spec.ephemeral_mi  # not scaled: see Resources
     return {
-        "requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"},
-        "limits": {"cpu": f"{cpu * 2}m", "memory": f"{memory}Mi"},
+        "requests": {
+            "cpu": f"{cpu}m",
+            "memory": f"{memory}Mi",
+            "ephemeral-storage": f"{scratch}Mi",
+        },
+        "limits": {
+            "cpu": f"{cpu * 2}m",
+            "memory": f"{memory}Mi",
+            "ephemeral-storage": f"{scratch * 4}Mi",
+        },
     }
 
 

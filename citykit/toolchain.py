@@ -55,6 +55,8 @@ MINIO_COMMIT = "0d7408fc9969caf07de6a8c3a84f9fbb10a6739e"
 MC_RELEASE = "RELEASE.2025-04-16T18-13-26Z"
 MC_PSEUDO_VERSION = "v0.0.0-20250416181326-b00526b153a3"
 MC_COMMIT = "b00526b153a31b36767991a4f5ce2cced435ee8e"
+# The lint gate over the rendered manifests (tests/unit/test_kube_score.py).
+KUBE_SCORE_VERSION = "v1.20.0"
 # A fixed build date keeps the kube binaries byte-identical across machines and rebuilds.
 _KUBE_BUILD_DATE = "2026-01-01T00:00:00Z"
 
@@ -203,6 +205,15 @@ TOOLS: tuple[Tool, ...] = (
         "github.com/minio/mc",
         MC_RELEASE,
         _minio_ldflags("github.com/minio/mc", MC_RELEASE, MC_COMMIT),
+        static=True,
+    ),
+    # Stamped as upstream's goreleaser build does (main.version without the "v").
+    Tool(
+        "kube-score",
+        "kube-score",
+        "github.com/zegl/kube-score/cmd/kube-score",
+        KUBE_SCORE_VERSION,
+        f"-X main.version={KUBE_SCORE_VERSION.lstrip('v')} -X main.date={_KUBE_BUILD_DATE}",
         static=True,
     ),
     Tool(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from citykit import layers
+from citykit.capacity import Amounts, Capacity
 from citykit.plan import Plan, PlannedComponent
 from citykit.registry import Registry
 
@@ -50,6 +51,43 @@ def plan_view(plan: Plan) -> dict[str, Any]:
         ],
         "components": components,
         "edges": [{"from": a, "to": b} for a, b in plan.edges()],
+    }
+
+
+def _amounts(amounts: Amounts) -> dict[str, int]:
+    return {
+        "cpuMillis": amounts.cpu_millis,
+        "memoryBytes": amounts.memory_bytes,
+        "storageBytes": amounts.storage_bytes,
+    }
+
+
+def capacity_view(capacity: Capacity) -> dict[str, Any]:
+    """Requests per layer and in all against the node pools (citykit/capacity.py). Pools carry
+    CPU and memory requested by their pods; their storage is their nodes' disks."""
+    return {
+        "requested": {
+            "layers": [
+                {"layer": layer.key, "clause": layer.clause, **_amounts(amounts)}
+                for layer, amounts in capacity.layers
+            ],
+            "total": _amounts(capacity.requested),
+        },
+        "pools": [
+            {
+                "pool": pool.name,
+                "nodes": pool.nodes,
+                "allocatable": _amounts(pool.allocatable) if pool.allocatable else None,
+                "requested": {
+                    "cpuMillis": pool.requested.cpu_millis,
+                    "memoryBytes": pool.requested.memory_bytes,
+                },
+            }
+            for pool in capacity.pools
+        ],
+        "allocatable": _amounts(capacity.allocatable),
+        "fits": capacity.fits,
+        "warnings": list(capacity.warnings),
     }
 
 

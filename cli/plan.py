@@ -1,16 +1,18 @@
-"""`citykit plan`: the layered plan — components, layers, versions, sizing and dependencies."""
+"""`citykit plan`: the layered plan — components, layers, versions, sizing and dependencies —
+and what it requests against the environment's node pools."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from citykit.cli import output
 from citykit.cli.options import EnvOption, ProfileOption
 from rich.table import Table
 
-from citykit import compiler, views
+from citykit import capacity, compiler, views
+from citykit.cluster.providers import nodes_for
 
 
 class PlanFormat(StrEnum):
@@ -29,16 +31,20 @@ def register(app: typer.Typer) -> None:
         ] = PlanFormat.table,
     ) -> None:
         """Show what would be deployed: each component with its layer, clause, implementation,
-        version, derived sizing (and the rule behind it) and dependencies."""
+        version, derived sizing (and the rule behind it) and dependencies; then the CPU, memory
+        and storage it requests per layer against the environment's node pools, with a warning
+        when the city does not fit."""
         the_plan = compiler.plan(profile, env)
-        view = views.plan_view(the_plan)
-        if output_format is PlanFormat.json:
-            output.print_json(view)
-            return
         if output_format is PlanFormat.mermaid:
             from citykit import diagram
 
             output.say(diagram.mermaid(the_plan))
+            return
+        view = views.plan_view(the_plan)
+        compiled = compiler.compile_plan(the_plan)
+        view["capacity"] = views.capacity_view(capacity.summary(compiled, nodes_for(the_plan)))
+        if output_format is PlanFormat.json:
+            output.print_json(view)
             return
         city = view["city"]
         table = Table(
@@ -74,3 +80,45 @@ def register(app: typer.Typer) -> None:
             "* overridden in the profile; every other figure is derived "
             "(rules: citykit plan -o json)"
         )
+        _print_capacity(view["capacity"])
+
+
+def _print_capacity(view: dict[str, Any]) -> None:
+    table = Table(title="capacity: requested against the node pools", show_lines=False)
+    for column in ("", "CPU (cores)", "memory", "storage"):
+        table.add_column(column, justify="right" if column else "left")
+    for row in view["requested"]["layers"]:
+        table.add_row(f"{row['clause']} {row['layer']}", *_cells(row))
+    table.add_row("requested", *_cells(view["requested"]["total"]), style="bold")
+    for pool in view["pools"]:
+        given = pool["allocatable"]
+        asked = pool["requested"]
+        if given is None:  # not declared by the environment (the real node: the host)
+            label, cpu, memory, disks = f"pool {pool['pool']}", "?", "?", "?"
+        else:
+            label = f"pool {pool['pool']} ({capacity.node_count(pool['nodes'])})"
+            cpu = capacity.cores(given["cpuMillis"])
+            memory = capacity.size(given["memoryBytes"])
+            disks = capacity.size(given["storageBytes"])
+        table.add_row(
+            label,
+            f"{capacity.cores(asked['cpuMillis'])} of {cpu}",
+            f"{capacity.size(asked['memoryBytes'])} of {memory}",
+            disks,
+        )
+    table.add_row("allocatable", *_cells(view["allocatable"]), style="bold")
+    output.console.print(table)
+    output.say(
+        "long-running pods' requests × replicas and claimed storage; pools: the environment's "
+        "nodes (storage: their disks)"
+    )
+    for warning in view["warnings"]:
+        output.say(f"warning: the city does not fit: {warning}")
+
+
+def _cells(amounts: dict[str, int]) -> tuple[str, str, str]:
+    return (
+        capacity.cores(amounts["cpuMillis"]),
+        capacity.size(amounts["memoryBytes"]),
+        capacity.size(amounts["storageBytes"]),
+    )

@@ -24,11 +24,13 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.sizing import city
 
 PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
-# Debian's nginx (1.22) set up as nginx-unprivileged is: uid 101, port 8080, pid and temporary
-# files in /tmp, logs to the container's stdout/stderr, pages from /usr/share/nginx/html, upstream's
-# CMD and STOPSIGNAL. It writes only to /tmp and /var/cache/nginx (the workload's volumes).
+# Debian's nginx (1.22) set up as nginx-unprivileged is: port 8080, pid and temporary files in
+# /tmp, logs to the container's stdout/stderr, pages from /usr/share/nginx/html, upstream's CMD
+# and STOPSIGNAL. It writes only to /tmp and /var/cache/nginx (the workload's emptyDirs), so it
+# runs as any uid: 10001 rather than nginx-unprivileged's 101, which a host may give to a user.
 PORTAL_NGINX_CONF = """worker_processes auto;
 error_log /var/log/nginx/error.log notice;
 pid /tmp/nginx.pid;
@@ -76,9 +78,9 @@ cp /usr/share/nginx/html/index.html /usr/share/nginx/html/50x.html
 mkdir -p /var/log/nginx /var/cache/nginx
 ln -sf /dev/stdout /var/log/nginx/access.log
 ln -sf /dev/stderr /var/log/nginx/error.log
-chown 101:101 /var/cache/nginx
+chown 10001:10001 /var/cache/nginx
 """,
-    user=101,
+    user=10001,
     user_name="nginx",
     cmd=("nginx", "-g", "daemon off;"),
     stop_signal="SIGQUIT",
@@ -151,7 +153,8 @@ class Application(Component):
     workload = Workload(
         Probe("http", "/"),
         replicas="replicas",
-        run_as=101,
+        # Upstream's image is made for arbitrary uids (its files belong to group 0, readable by
+        # all) and writes only to these emptyDirs: the default uid, not the image's 101.
         writable=("/tmp", "/var/cache/nginx"),
         config_path="/etc/nginx/conf.d",
     )
@@ -204,8 +207,8 @@ def _sizing(per: int) -> tuple[SizingRule, ...]:
     return (
         SizingRule(
             "replicas",
-            f"2, one more per {per:,} residents",
-            lambda s: 2 + s.population / per,
+            2 + city.population / per,
+            why="a pair for availability, more as the city grows",
             scales_with="replicas",
             maximum=64,
         ),

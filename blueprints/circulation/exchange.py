@@ -21,6 +21,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.sizing import GB_per_day, city
 
 
 class ExchangeSettings(ComponentSettings):
@@ -51,8 +52,8 @@ class SeaTunnel(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "2, one more per 500 GB of daily data",
-            lambda s: 2 + s.daily_data_gb / 500,
+            2 + city.daily_data_gb / GB_per_day(500),
+            why="a pair for availability, more as the data grows",
             scales_with="replicas",
             maximum=64,
         ),

@@ -28,6 +28,7 @@ from citykit.component import (
 )
 from citykit.registry import component
 from citykit.routes import gateway_routes
+from citykit.sizing import GiB, KiB, Num, choose, city, days, figure, max_of, msg_per_s
 
 
 class ReplicatedSettings(ComponentSettings):
@@ -93,21 +94,20 @@ class Kafka(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "3 brokers for a quorum, one more per 50,000 msg/s at peak",
-            lambda s: 3 + s.peak_messages_per_second / 50_000,
+            3 + city.peak_messages_per_second / msg_per_s(50_000),
+            why="a quorum, then brokers for throughput",
             scales_with="replicas",
             maximum=64,
         ),
         SizingRule(
             "partitions",
-            "one partition per 1,000 msg/s at peak, at least 6",
-            lambda s: max(6, s.peak_messages_per_second / 1000),
+            max_of(6, city.peak_messages_per_second / msg_per_s(1_000)),
             maximum=10_000,
         ),
         SizingRule(
             "storage_gi",
-            "7 days of peak traffic at 1 KiB/message, x3 replication, per broker",
-            lambda s: s.peak_messages_per_second * 86_400 * 7 * 3 / 1024**2 / 3 + 20,
+            city.peak_messages_per_second * days(7) * KiB(1) * 3 / figure("replicas") + GiB(20),
+            why="the retention window of peak traffic, replicated, shared by the brokers",
             scales_with="size",
             unit="GiB",
         ),
@@ -115,6 +115,7 @@ class Kafka(Component):
     ports = (Port("kafka", 9092), Port("controller", 9093))
     resources = Resources(cpu_millis=1000, memory_mi=2048)
     stateful: ClassVar[bool] = True
+    quorum: ClassVar[bool] = True
     # Messages are replicated three ways; the backup keeps the topic layout and configuration
     # needed to rebuild the cluster (message data itself is replayed from the sources).
     backup = Backup(
@@ -168,21 +169,19 @@ class Nats(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "3 servers for a JetStream quorum",
-            lambda s: 3,
+            Num(3),
+            why="a JetStream quorum",
             scales_with="replicas",
             maximum=5,
         ),
         SizingRule(
             "partitions",
-            "streams are not partitioned; kept for profile compatibility",
-            lambda s: 1,
-            maximum=1,
+            Num(1),
+            why="streams are not partitioned; kept for profile compatibility",
         ),
         SizingRule(
             "storage_gi",
-            "10 GiB per server plus 1 GiB per 1,000 msg/s",
-            lambda s: 10 + s.peak_messages_per_second / 1000,
+            GiB(10) + GiB(1) * city.peak_messages_per_second / msg_per_s(1_000),
             scales_with="size",
             unit="GiB",
         ),
@@ -190,6 +189,7 @@ class Nats(Component):
     ports = (Port("client", 4222), Port("cluster", 6222), Port("monitor", 8222))
     resources = Resources(cpu_millis=250, memory_mi=512)
     stateful: ClassVar[bool] = True
+    quorum: ClassVar[bool] = True
     backup = Backup(
         Image("docker.io/natsio/nats-box", "0.17.0"),
         'nats --server "nats://$TARGET:4222" account backup /backup/latest --force',
@@ -228,15 +228,14 @@ class Rabbitmq(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "1 server below 5,000 msg/s at peak, else 3 for quorum queues",
-            lambda s: 1 if s.peak_messages_per_second < 5000 else 3,
+            choose(city.peak_messages_per_second < msg_per_s(5_000), 1, 3),
+            why="a single server for a quiet city, else a quorum for quorum queues",
             scales_with="replicas",
             maximum=7,
         ),
         SizingRule(
             "storage_gi",
-            "10 GiB per server plus 1 GiB per 1,000 msg/s at peak",
-            lambda s: 10 + s.peak_messages_per_second / 1000,
+            GiB(10) + GiB(1) * city.peak_messages_per_second / msg_per_s(1_000),
             scales_with="size",
             unit="GiB",
         ),
@@ -248,6 +247,7 @@ class Rabbitmq(Component):
         SecretSpec("cluster", ("cookie",)),
     )
     stateful: ClassVar[bool] = True
+    quorum: ClassVar[bool] = True
     metrics = Metrics("prometheus")
     # Messages are transient; the backup keeps the definitions (users, vhosts, exchanges,
     # queues, bindings, policies) needed to rebuild the broker.
@@ -368,8 +368,8 @@ def gateway_check_env(plan: Any) -> dict[str, str]:
 GATEWAY_SIZING = (
     SizingRule(
         "replicas",
-        "2 for availability, one more per 500,000 residents",
-        lambda s: 2 + s.population / 500_000,
+        2 + city.population / 500_000,
+        why="a pair for availability, more as the city grows",
         scales_with="replicas",
         maximum=32,
     ),
@@ -480,6 +480,7 @@ class Kong(Component):
     checks = (Check("routes /<application>/ to the application", GATEWAY_ROUTES, timeout=240),)
     workload = Workload(
         Probe("status", "/status/ready"),
+        liveness=Probe("status", "/status"),
         replicas="replicas",
         config_path=KONG_CONFIG_PATH,
         writable=("/tmp", KONG_PREFIX),
@@ -584,8 +585,8 @@ class Keycloak(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "2, one more per million residents",
-            lambda s: 2 + s.population / 1_000_000,
+            2 + city.population / 1_000_000,
+            why="a pair for availability, more as the city grows",
             scales_with="replicas",
             maximum=16,
         ),
@@ -600,6 +601,7 @@ class Keycloak(Component):
     checks = (Check("serves the city realm's OIDC discovery document", KEYCLOAK_DISCOVERY),)
     workload = Workload(
         Probe("management", "/health/ready"),
+        liveness=Probe("management", "/health/live"),
         replicas="replicas",
         args=("start", "--import-realm", "--optimized"),
         config_path="/opt/keycloak/data/import",
@@ -773,7 +775,8 @@ class Ollama(Component):
     )
     images = {"main": Image("docker.io/ollama/ollama", "0.6.5")}
     ports = (Port("http", 11434),)
-    resources = Resources(cpu_millis=2000, memory_mi=8192)
+    # Pulled models live in the /.ollama emptyDir: room for a few 7B-14B models (limit 4x).
+    resources = Resources(cpu_millis=2000, memory_mi=8192, ephemeral_mi=8192)
     pool = "gpu"
     workload = Workload(Probe("http", "/"), writable=("/tmp", "/.ollama"))
 

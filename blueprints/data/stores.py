@@ -28,6 +28,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.sizing import B, GB_per_day, GiB, Num, city, days, figure, max_of, msg_per_s
 
 
 class StoreSettings(ComponentSettings):
@@ -193,16 +194,16 @@ class Minio(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "4 servers (erasure coding needs at least 4), one more per 2 TB of daily data",
-            lambda s: 4 + s.daily_data_gb / 2000,
+            4 + city.daily_data_gb / GB_per_day(2_000),
+            why="erasure coding's smallest set of servers, more as the data grows",
             scales_with="replicas",
             minimum=1,
             maximum=32,
         ),
         SizingRule(
             "storage_gi",
-            "daily data x 180 days retention x 1.5 (erasure overhead), spread over the replicas",
-            lambda s: s.daily_data_gb * 180 * 1.5 / max(4, 4 + s.daily_data_gb / 2000),
+            city.daily_data_gb * days(180) * 1.5 / figure("replicas"),
+            why="the retention period's data with erasure-coding overhead, spread over the servers",
             scales_with="size",
             unit="GiB",
         ),
@@ -211,6 +212,7 @@ class Minio(Component):
     resources = Resources(cpu_millis=500, memory_mi=2048)
     secrets = (SecretSpec("root", ("user", "password")),)
     stateful: ClassVar[bool] = True
+    quorum: ClassVar[bool] = True
     metrics = Metrics("s3", "/minio/v2/metrics/cluster")
     backup = Backup(
         MC_IMAGE,
@@ -411,15 +413,13 @@ class Postgis(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "one primary (replication is the operator's job; a single "
-            "instance keeps the slot simple)",
-            lambda s: 1,
-            maximum=1,
+            Num(1),
+            why="one primary: replication is the operator's job; a single instance keeps the "
+            "slot simple",
         ),
         SizingRule(
             "storage_gi",
-            "20 GiB plus 50 GiB per million residents",
-            lambda s: 20 + 50 * s.population / 1_000_000,
+            GiB(20) + GiB(50) * city.population / 1_000_000,
             scales_with="size",
             unit="GiB",
         ),
@@ -518,14 +518,13 @@ class VictoriaMetrics(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "single node (vertical scaling up to millions of samples/s)",
-            lambda s: 1,
-            maximum=1,
+            Num(1),
+            why="a single node, scaled vertically (it takes millions of samples a second)",
         ),
         SizingRule(
             "storage_gi",
-            "peak msg/s x 86,400 s x 1 byte/sample x 365 days retention",
-            lambda s: s.peak_messages_per_second * 86_400 * 365 / 1024**3 + 10,
+            city.peak_messages_per_second * days(365) * B(1) + GiB(10),
+            why="a sample per message, compressed to about a byte, for the retention period",
             scales_with="size",
             unit="GiB",
         ),
@@ -575,8 +574,8 @@ class Flink(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "one task manager per 5,000 msg/s at peak, at least 2",
-            lambda s: max(2, s.peak_messages_per_second / 5000),
+            max_of(2, city.peak_messages_per_second / msg_per_s(5_000)),
+            why="task managers for throughput, a pair at least",
             scales_with="replicas",
             maximum=256,
         ),
@@ -641,8 +640,8 @@ class Gravitino(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "2 for availability, one more per 2 million residents",
-            lambda s: 2 + s.population / 2_000_000,
+            2 + city.population / 2_000_000,
+            why="a pair for availability, more as the city grows",
             scales_with="replicas",
             maximum=16,
         ),

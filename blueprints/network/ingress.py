@@ -23,6 +23,7 @@ from citykit.component import (
 )
 from citykit.registry import component
 from citykit.security import ingress_class, issuer_names
+from citykit.sizing import city
 
 
 class IngressSettings(ComponentSettings):
@@ -49,10 +50,10 @@ class IngressNginx(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "2, one more per million residents",
-            lambda s: 2 + s.population / 1_000_000,
+            2 + city.population / 1_000_000,
             scales_with="replicas",
             maximum=32,
+            why="a pair for availability, more as the city grows",
         ),
     )
     ports = (

@@ -29,6 +29,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.sizing import GiB, city, days
 
 CURL = Image("docker.io/curlimages/curl", "8.13.0")
 
@@ -222,8 +223,8 @@ class Prometheus(Component):
     sizing = (
         SizingRule(
             "storage_gi",
-            "20 GiB plus 2 GiB per component scraped per 30 days",
-            lambda s: 40,
+            GiB(40),
+            why="the retention period's metrics of every component scraped",
             scales_with="size",
             unit="GiB",
         ),
@@ -370,8 +371,8 @@ class Loki(Component):
     sizing = (
         SizingRule(
             "storage_gi",
-            "1 GiB per 10 GB of daily city data x 180 days / 30",
-            lambda s: 20 + s.daily_data_gb / 10 * 6,
+            GiB(20) + city.daily_data_gb * days(180) / 300,
+            why="logs in proportion to the city's data, kept for the audit retention period",
             scales_with="size",
             unit="GiB",
         ),

@@ -20,6 +20,7 @@ from citykit.component import (
     SizingRule,
 )
 from citykit.registry import component
+from citykit.sizing import Num, city, max_of, msg_per_s
 
 # Debian's Mosquitto laid out like the eclipse-mosquitto image: uid 1883, config, data and log
 # under /mosquitto, the same CMD (its entrypoint only execs the command). The workload mounts
@@ -92,9 +93,8 @@ class Emqx(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "one node per 50,000 devices or 10,000 msg/s, whichever is more; 3 minimum for a "
-            "quorum, before the environment's replica factor",
-            lambda s: max(3, s.devices / 50_000, s.peak_messages_per_second / 10_000),
+            max_of(3, city.devices / 50_000, city.peak_messages_per_second / msg_per_s(10_000)),
+            why="a quorum, then nodes for connections or throughput, whichever needs more",
             scales_with="replicas",
             maximum=64,
         ),
@@ -123,11 +123,7 @@ class Mosquitto(Component):
     images = {"broker": Image("docker.io/library/eclipse-mosquitto", "2.0.22")}
     local_images = {"broker": MOSQUITTO_LOCAL}
     Settings = BrokerSettings
-    sizing = (
-        SizingRule(
-            "replicas", "always one node (Mosquitto does not cluster)", lambda s: 1, maximum=1
-        ),
-    )
+    sizing = (SizingRule("replicas", Num(1), why="Mosquitto does not cluster"),)
     ports = (Port("mqtt", 1883, exposed_to="devices"),)
     resources = Resources(cpu_millis=200, memory_mi=256)
     real_run: ClassVar[str] = (

@@ -20,6 +20,7 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
+from citykit.sizing import city, max_of
 
 
 class ScaledSettings(ComponentSettings):
@@ -45,8 +46,8 @@ class HonoRegistry(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "2, one more per 200,000 devices",
-            lambda s: 2 + s.devices / 200_000,
+            2 + city.devices / 200_000,
+            why="a pair for availability, more as devices are added",
             scales_with="replicas",
             maximum=128,
         ),
@@ -86,8 +87,7 @@ class Zlmediakit(Component):
     sizing = (
         SizingRule(
             "replicas",
-            "one media server per 500 video channels",
-            lambda s: max(1, s.video_channels / 500),
+            max_of(1, city.video_channels / 500),
             scales_with="replicas",
             maximum=128,
         ),

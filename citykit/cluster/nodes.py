@@ -9,6 +9,7 @@ from typing import Any
 
 POOL_LABEL = "citykit.io/pool"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+HOST_LABEL = "kubernetes.io/hostname"
 GPU_RESOURCE = "nvidia.com/gpu"
 # The real node of a local cluster (realnode.py) carries this label and taint with value RUNTIME.
 RUNTIME_LABEL = "citykit.io/runtime"
@@ -35,7 +36,7 @@ class NodeSpec:
         return {
             POOL_LABEL: self.pool,
             ZONE_LABEL: self.zone,
-            "kubernetes.io/hostname": self.name,
+            HOST_LABEL: self.name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": "amd64",
             "type": "kwok",

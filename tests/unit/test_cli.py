@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from citykit import layers
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 
@@ -52,6 +52,27 @@ def test_plan_json_shows_sizing_rules_and_dependencies() -> None:
     assert emqx["sizing"][0]["rule"] and emqx["sizing"][0]["source"] == "derived"
     assert "zones" in emqx["requires"]
     assert {"from": "emqx", "to": "zones"} in plan["edges"]
+
+
+def test_plan_sums_requests_per_layer_against_the_node_pools(write_profile) -> None:
+    plan = json.loads(run("plan", "-p", str(EXAMPLE), "-e", "prod", "-o", "json").stdout)
+    summary = plan["capacity"]
+    layers_requested = summary["requested"]["layers"]
+    for key in ("cpuMillis", "memoryBytes", "storageBytes"):
+        assert summary["requested"]["total"][key] == sum(row[key] for row in layers_requested)
+    assert summary["requested"]["total"]["cpuMillis"] > 0
+    assert {p["pool"] for p in summary["pools"]} == {"general", "gpu", "edge"}
+    assert summary["fits"] == (summary["warnings"] == [])
+
+    data = example_data()
+    data["scale"] = {"population": 1000}  # a village fits the dev pools
+    village = write_profile(data)
+    fits = run("plan", "-p", str(village), "-e", "dev").stdout
+    assert "capacity: requested against the node pools" in fits and "warning" not in fits
+
+    data["scale"] = {"population": 1000, "dailyDataGb": 1_000_000}  # a data lake too big
+    lake = run("plan", "-p", str(write_profile(data, "lake.yaml")), "-e", "dev").stdout
+    assert "warning: the city does not fit: storage:" in lake
 
 
 def test_plan_renders_tables_and_mermaid() -> None:

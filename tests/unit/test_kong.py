@@ -126,8 +126,9 @@ def test_ports_listeners_probes_and_writable_prefix() -> None:
     assert env["KONG_ADMIN_GUI_LISTEN"] == "off"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": 8000, "status": 8100}  # the Admin API is not a container port
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/status/ready", "port": "status"}
+    # Ready when it serves its configuration; alive while its status listener answers.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/status/ready", "port": "status"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/status", "port": "status"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert env["KONG_PREFIX"] in mounts and "/tmp" in mounts
