@@ -33,6 +33,7 @@ from citykit.layers import Layer
 GENERATE_ANNOTATION = "citykit.io/generate"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
+DELETION_PROPAGATION = "pulumi.com/deletionPropagationPolicy"
 STATEFUL_KINDS = ("StatefulSet", "PersistentVolumeClaim")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # Kept on the cluster by `destroy` where data is protected: namespaces hold the kept claims, and
@@ -88,6 +89,14 @@ def prepare(unit: Unit, obj: dict[str, Any], protect_data: bool) -> dict[str, An
         and kind in ("Deployment", "StatefulSet", "DaemonSet", "Job")
     ):
         annotations[SKIP_AWAIT] = "true"
+    # The provider deletes in the foreground by default: the object stays, marked, until the
+    # garbage collector has deleted what it owns. A controller that still reconciles the
+    # object can keep creating owned objects meanwhile: cert-manager re-created a Certificate's
+    # next-private-key Secret while the Certificate waited for it to go, and a destroy hung for
+    # twenty minutes. A custom resource is deleted at once instead; the collector takes what
+    # it owned afterwards.
+    if resources.resource_class(result["apiVersion"], kind) is None:
+        annotations[DELETION_PROPAGATION] = "background"
     return result
 
 

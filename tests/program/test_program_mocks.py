@@ -111,6 +111,9 @@ def test_every_object_is_one_typed_resource_under_its_component(
         token = resources.type_token(*api_kind)
         assert (token, item.name) in registered_types, token
         assert (resources.resource_class(*api_kind) is None) == (api_kind in custom), api_kind
+        # Custom resources are deleted at once, not in the foreground (see program.prepare).
+        policy = item.obj["metadata"]["annotations"].get(program.DELETION_PROPAGATION)
+        assert policy == ("background" if api_kind in custom else None), api_kind
         parent = item.opts.parent
         component = expected[key(item.obj)]
         assert parent is record.components[component][2]
