@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from rich.console import Console
@@ -146,6 +148,37 @@ def recover_interrupted(deployment: Deployment, say: Say) -> None:
         )
 
 
+@contextmanager
+def _no_read_back(stack: Any, tracker: Tracker) -> Iterator[None]:
+    """The SDK's `Stack.up` runs `pulumi stack output` and `pulumi stack history` after the
+    update, about a second of a ten-second no-op `up`. The same facts are already at hand: the
+    counts from the engine's summary event, the outputs in the checkpoint (`_plain_outputs`)."""
+    stack.outputs = lambda: {}
+    stack.info = lambda *args, **kwargs: SimpleNamespace(
+        result="succeeded", resource_changes=tracker.resource_changes
+    )
+    try:
+        yield
+    finally:
+        del stack.outputs, stack.info
+
+
+def _plain_outputs(deployment: Deployment) -> dict[str, Any]:
+    """The stack's outputs that are not secrets; from a file backend's checkpoint directly,
+    otherwise through the engine."""
+    latest = freshness.checkpoint(deployment.backend_url(), deployment.name)
+    if latest is None:
+        return {k: v.value for k, v in deployment.stack.outputs().items() if not v.secret}
+    for resource in latest.get("resources") or []:
+        if resource.get("type") == "pulumi:pulumi:Stack":
+            return {
+                k: v
+                for k, v in (resource.get("outputs") or {}).items()
+                if not (isinstance(v, dict) and freshness.SECRET_SIGNATURE in v)
+            }
+    return {}
+
+
 def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=True, progress=say)
@@ -157,9 +190,9 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
         target = deployment.access.description if deployment.access else "cluster"
         say(f"deploying {deployment.name} to the {target}")
         # `up` repairs drift (hand edits, deleted objects) instead of comparing with the last
-        # recorded state only, so what changed in the cluster is read first. Only the objects
-        # whose resourceVersion moved are refreshed; when that cannot be told, the engine
-        # refreshes everything in the same run.
+        # recorded state only, so what changed in the cluster is read first: only the objects
+        # whose content moved (citykit/deploy/freshness.py); when that cannot be told, the
+        # engine refreshes everything in the same run.
         stale = freshness.stale_urns(deployment.backend_url(), deployment.name, deployment.access)
         with tracker:
             if stale:
@@ -171,23 +204,24 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
                     on_output=lambda _: None,
                     suppress_progress=True,
                 )
-            result = stack.up(
-                refresh=stale is None,
-                parallel=PARALLEL,
-                on_event=tracker.on_event,
-                color="never",
-                suppress_outputs=True,
-                suppress_progress=True,
-                on_output=lambda _: None,
-            )
+            with _no_read_back(stack, tracker):
+                result = stack.up(
+                    refresh=stale is None,
+                    parallel=PARALLEL,
+                    on_event=tracker.on_event,
+                    color="never",
+                    suppress_outputs=True,
+                    suppress_progress=True,
+                    on_output=lambda _: None,
+                )
     except Exception as error:  # the Automation API raises CommandError subclasses
         raise _engine_error(error, tracker, how.command("up", "--yes")) from None
     return {
         "stack": deployment.name,
         "result": result.summary.result,
-        "resources": _counts(result.summary),
+        "resources": dict(tracker.resource_changes),
         **tracker.summary(),
-        "outputs": {k: v.value for k, v in result.outputs.items() if not v.secret},
+        "outputs": _plain_outputs(deployment),
     }
 
 

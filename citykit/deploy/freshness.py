@@ -1,10 +1,14 @@
 """Which recorded objects a refresh needs to read again, from one listing of the cluster.
 
 A full refresh reads every object with its own GET (and more for workloads): on the example city
-that is most of a no-op `up`. Kubernetes bumps `metadata.resourceVersion` on every write to an
-object, status included, so an object whose live resourceVersion is the one the state recorded
-is exactly what the state says. One `kubectl get` of every kind the state holds (a LIST per kind)
-finds the others: changed by hand or by a controller, or deleted. Only those are refreshed.
+that is most of a no-op `up`. One `kubectl get` of every kind the state holds (a LIST per kind)
+answers the same question at once:
+- an object whose live `metadata.resourceVersion` is the one the state recorded is exactly what
+  the state says (Kubernetes bumps it on every write, status included);
+- an object whose version moved but whose content, status and bookkeeping aside, is still what
+  the state recorded only had its status written by a controller (a PodDisruptionBudget's
+  counts, a quota's usage): a refresh would find nothing to repair;
+- anything else was changed by hand or by a controller, or deleted: only those are refreshed.
 
 Whenever the answer is not certain (a backend other than a local file, a state that cannot be
 read, a kind that cannot be listed), `stale_urns` returns None and the caller refreshes
@@ -13,19 +17,19 @@ everything, as before."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from citykit.deploy.engine import PROJECT, ClusterAccess, kubectl
 
 Key = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
+Object = dict[str, Any]
 
-# The columns of one listed object; kinds, namespaces, names and versions never contain a tab.
-_ROW = (
-    "{range .items[*]}{.apiVersion}{'\\t'}{.kind}{'\\t'}{.metadata.namespace}{'\\t'}"
-    "{.metadata.name}{'\\t'}{.metadata.resourceVersion}{'\\n'}{end}"
-)
+# The key that marks a secret value in a checkpoint (Pulumi's `resource.SecretSig`).
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+# Written by the API server and controllers, never by citykit: not drift.
+_BOOKKEEPING = ("resourceVersion", "managedFields", "generation")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Recorded:
     urn: str
     key: Key
     resource_version: str
+    outputs: Object = field(default_factory=dict, compare=False)
 
 
 def checkpoint(backend_url: str, stack: str) -> dict[str, Any] | None:
@@ -75,10 +80,11 @@ def recorded_objects(latest: dict[str, Any]) -> list[Recorded]:
             str(metadata.get("namespace") or ""),
             str(metadata.get("name") or ""),
         )
-        # A version kept as a secret or missing cannot be compared: read that object again.
         version = metadata.get("resourceVersion")
         found.append(
-            Recorded(str(resource["urn"]), key, version if isinstance(version, str) else "")
+            Recorded(
+                str(resource["urn"]), key, version if isinstance(version, str) else "", outputs
+            )
         )
     return found
 
@@ -91,29 +97,69 @@ def kind_argument(api_version: str, kind: str) -> str:
     return f"{kind}.{version}.{group}" if group else kind
 
 
-def live_versions(access: ClusterAccess, kinds: set[tuple[str, str]]) -> dict[Key, str] | None:
-    """resourceVersion of every object of these kinds in the cluster; None if listing failed."""
+def live_objects(access: ClusterAccess, kinds: set[tuple[str, str]]) -> dict[Key, Object] | None:
+    """Every object of these kinds in the cluster; None if listing failed."""
     if not kinds:
         return {}
     arguments = ",".join(sorted(kind_argument(v, k) for v, k in kinds))
-    result = kubectl(access, "get", arguments, "--all-namespaces", "-o", f"jsonpath={_ROW}")
+    result = kubectl(access, "get", arguments, "--all-namespaces", "-o", "json")
     if result.returncode != 0:
         return None
-    versions: dict[Key, str] = {}
-    for line in result.stdout.splitlines():
-        parts = line.split("\t")
-        if len(parts) != 5:
-            return None
-        api_version, kind, namespace, name, version = parts
-        versions[(api_version, kind, namespace, name)] = version
-    return versions
+    try:
+        items = json.loads(result.stdout)["items"]
+        return {
+            (
+                str(item["apiVersion"]),
+                str(item["kind"]),
+                str(item["metadata"].get("namespace") or ""),
+                str(item["metadata"]["name"]),
+            ): item
+            for item in items
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
-def stale(recorded: list[Recorded], live: dict[Key, str]) -> list[str]:
+def _content(obj: Any) -> Any:
+    """What citykit and users write: the object without status and provider bookkeeping. The
+    provider records the extension keys of a CRD's schema as `x_kubernetes_…`; the API server
+    says `x-kubernetes-…`."""
+    if isinstance(obj, dict):
+        return {
+            (key.replace("_", "-") if key.startswith("x_kubernetes_") else key): _content(value)
+            for key, value in obj.items()
+            if not key.startswith("__") and key != "status"
+        }
+    if isinstance(obj, list):
+        return [_content(item) for item in obj]
+    return obj
+
+
+def unchanged(recorded: Object, live: Object) -> bool:
+    """Whether the live object still has the content the state recorded (a changed status or
+    resourceVersion aside)."""
+
+    def strip(obj: Object) -> Any:
+        content = _content(obj)
+        metadata = content.get("metadata")
+        if isinstance(metadata, dict):
+            content["metadata"] = {k: v for k, v in metadata.items() if k not in _BOOKKEEPING}
+        return content
+
+    return bool(strip(recorded) == strip(live))
+
+
+def stale(recorded: list[Recorded], live: dict[Key, Object]) -> list[str]:
     """URNs of recorded objects that changed since they were recorded, or no longer exist."""
-    return [
-        r.urn for r in recorded if not r.resource_version or live.get(r.key) != r.resource_version
-    ]
+
+    def moved(item: Recorded, current: Object | None) -> bool:
+        if current is None or not item.resource_version:
+            return True
+        if current["metadata"].get("resourceVersion") == item.resource_version:
+            return False
+        return not unchanged(item.outputs, current)
+
+    return [item.urn for item in recorded if moved(item, live.get(item.key))]
 
 
 def stale_urns(backend_url: str, stack: str, access: ClusterAccess | None) -> list[str] | None:
@@ -122,7 +168,7 @@ def stale_urns(backend_url: str, stack: str, access: ClusterAccess | None) -> li
     if latest is None or access is None:
         return None
     recorded = recorded_objects(latest)
-    live = live_versions(access, {(r.key[0], r.key[1]) for r in recorded if r.key[1]})
+    live = live_objects(access, {(r.key[0], r.key[1]) for r in recorded if r.key[1]})
     if live is None:
         return None
     return stale(recorded, live)

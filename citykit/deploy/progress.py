@@ -59,6 +59,8 @@ class Tracker:
     components: dict[str, ComponentProgress] = field(default_factory=dict)
     changes: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    # The engine's own count of steps by operation, from its summary event at the end.
+    resource_changes: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     _live: Live | None = None
     _by_token: dict[str, str] = field(default_factory=dict)
@@ -159,6 +161,11 @@ class Tracker:
                         f"  {item.layer}/{name}: done ({item.total} objects, "
                         f"{now - (item.started or now):.1f}s)"
                     )
+        elif event.summary_event is not None:
+            self.resource_changes = {
+                str(op): int(count)
+                for op, count in (event.summary_event.resource_changes or {}).items()
+            }
         elif event.diagnostic_event is not None:
             diagnostic = event.diagnostic_event
             if diagnostic.severity == "error" and diagnostic.urn:
