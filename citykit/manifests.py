@@ -10,6 +10,7 @@ write is never touched."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,10 +24,28 @@ from citykit.errors import InputError
 MARKER = ".citykit-render"
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML writes YAML 1.1 for its own reader; kubectl and kustomize read with Go's yaml.v2,
+    which also takes `y` and `n` for booleans, `0o17`, `0X1F` and `1e3` for numbers and
+    `2024-1-2 3:4:5` for a time. A string either would misread is written quoted (found by
+    tests/e2e/test_parity.py: kubectl refused a Namespace whose city was named 0o17)."""
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"^[yYnN]$", "yYnN"),
+    ("int", r"^[-+]?(?:[0-9_]+|0[xXoObB][0-9a-fA-F_]+)$", "-+0123456789"),
+    ("float", r"^[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9_]+)?$", "-+.0123456789"),
+    ("timestamp", r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", "0123456789"),
+):
+    _Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+
+
 def dump(objects: list[dict[str, Any]]) -> str:
-    """Deterministic multi-document YAML: key order as built, Unicode kept, no line folding."""
-    return yaml.safe_dump_all(
+    """Deterministic multi-document YAML: key order as built, Unicode kept, no line folding;
+    every string read back as the same string by PyYAML and by Go's YAML."""
+    return yaml.dump_all(
         objects,
+        Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
         explicit_start=True,

@@ -92,6 +92,19 @@ def label_problem(value: str, max_length: int = LABEL_MAX) -> str | None:
     return f"{short(value)} is not a DNS-1123 label: it has {fault}" if fault else None
 
 
+def city_slug_problem(value: str) -> str | None:
+    """A city slug whose derived names Kubernetes accepts. The API server refuses PriorityClass
+    names starting with `system-` but its own (kubernetes pkg/apis/scheduling/validation; the
+    city's are `<city>-critical`, ...), and RBAC keeps the `system:` groups for Kubernetes (the
+    city binds `<city>:system-admins`, ...). tests/e2e/test_parity.py keeps the case."""
+    if value == "system" or value.startswith("system-"):
+        return (
+            f"{short(value)} would name PriorityClasses {value}-critical, {value}-standard and "
+            f"{value}-batch, but names starting with 'system-' are the API server's own"
+        )
+    return None
+
+
 def subdomain_problem(value: str) -> str | None:
     """A DNS-1123 subdomain, as Kubernetes checks most object names (StorageClass, Secret)."""
     fault = _dotted_fault(value, max_length=SUBDOMAIN_MAX, chars=_LABEL_CHARS, label_max=None)
@@ -331,6 +344,10 @@ Slug = Annotated[
         pattern=label_pattern(SLUG_MAX),
         description="Lower-case letters, digits and '-', starting with a letter, 1-20 chars.",
     ),
+]
+CitySlug = Annotated[
+    Slug,
+    checked(city_slug_problem, "choose another slug, e.g. the city's name in pinyin"),
 ]
 ObjectName = Annotated[
     str,

@@ -4,11 +4,13 @@ sizing. Pure; every inconsistency is collected and reported at once before anyth
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from citykit import layers, sizing
+from pydantic.alias_generators import to_camel
+
+from citykit import layers, names, sizing
 from citykit.component import Component, ComponentSettings, Image, PodSecurityException
 from citykit.environment import Environment
 from citykit.errors import Problem, ValidationFailed
@@ -16,6 +18,11 @@ from citykit.layers import Layer
 from citykit.profile import ProfileBase
 from citykit.registry import Registry
 from citykit.sizing import ScalesWith
+
+# The largest volume Kubernetes accounts for exactly, 8 PiB: above 2^63 milli-bytes the API server
+# calls a storage request "invalid" (its int64 arithmetic overflows; found by
+# tests/e2e/test_parity.py), and above 8 EiB it silently caps the request.
+MAX_VOLUME_GI = 8 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -277,6 +284,30 @@ def _sizing(
     )
 
 
+def _volume_problems(planned: Sequence[PlannedComponent], file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for component in planned:
+        for figure in component.sizing:
+            if figure.unit != "GiB" or figure.value <= MAX_VOLUME_GI:
+                continue
+            setting = _setting_path(component.cls, to_camel(figure.name))
+            if figure.source == "override":
+                how, hint = "", f"at most {MAX_VOLUME_GI}"
+            else:
+                how = f" ({figure.rule})"
+                hint = f"set {setting} to at most {MAX_VOLUME_GI} (more replicas share the data)"
+            problems.append(
+                Problem(
+                    setting,
+                    f"a volume of {names.short(figure.value)} GiB{how} is larger than Kubernetes "
+                    f"can account for ({MAX_VOLUME_GI} GiB, 8 PiB)",
+                    file=file,
+                    hint=hint,
+                )
+            )
+    return problems
+
+
 def _any_local(cls: type[Component], environment: Environment) -> bool:
     return environment.local_images and any(key in cls.local_images for key in cls.images)
 
@@ -334,4 +365,7 @@ def build_plan(
         )
         for name in ordered
     )
+    problems = _volume_problems(planned, file)
+    if problems:
+        raise ValidationFailed(problems)
     return Plan(profile=profile, environment=environment, components=planned)

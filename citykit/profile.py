@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints, create_model, field_validator, mo
 from citykit import layers
 from citykit.component import Component, ComponentSettings, Scale
 from citykit.model import Model
-from citykit.names import Slug
+from citykit.names import CitySlug, Slug
 from citykit.registry import Registry
 
 API_VERSION = "citykit.io/v1alpha1"
@@ -32,7 +32,9 @@ DisplayName = Annotated[
 
 class CityIdentity(Model):
     name: DisplayName = Field(description="Display name of the city, e.g. 杭州市余杭区.")
-    slug: Slug = Field(description="DNS-safe short name; prefixes every namespace, e.g. yuhang.")
+    slug: CitySlug = Field(
+        description="DNS-safe short name; prefixes every namespace, e.g. yuhang."
+    )
     admin_code: str = Field(
         pattern=r"^[0-9]{6}([0-9]{3}|[0-9]{6})?$",
         description="Administrative division code (GB/T 2260, 6 digits; 9 or 12 for townships).",

@@ -195,3 +195,12 @@ def test_catalog_names_and_images_are_valid_with_the_longest_mirror() -> None:
             assert names.image_reference_problem(image.ref(mirror)) is None, image
         for key, recipe in component.local_images.items():
             assert names.image_reference_problem(recipe.ref(component.name, key)) is None
+
+
+def test_city_slugs_that_make_reserved_names_are_refused() -> None:
+    # The API server refuses PriorityClasses named `system-…` other than its own two.
+    for slug in ("system", "system-a", "system-"):
+        fault = names.city_slug_problem(slug)
+        assert fault is not None and f"{slug}-critical" in fault
+    for slug in ("systems", "city-system", "sys", "yuhang"):
+        assert names.city_slug_problem(slug) is None

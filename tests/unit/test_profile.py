@@ -88,6 +88,34 @@ def test_characters_yaml_breaks_or_refuses_are_refused_in_names(write_profile, n
     assert len(found) == 1 and "departments[1].name" in found[0]
 
 
+@pytest.mark.parametrize("slug", ["system", "system-city"])
+def test_a_city_slug_the_api_server_reserves_is_refused(write_profile, slug: str) -> None:
+    data = example_data()
+    data["city"]["slug"] = slug
+    found = problems(write_profile(data))
+    assert len(found) == 1
+    assert f": city.slug: '{slug}' would name PriorityClasses {slug}-critical" in found[0]
+    assert "(hint: choose another slug" in found[0]
+
+
+def test_a_volume_kubernetes_cannot_account_for_is_refused(write_profile) -> None:
+    # Found by tests/e2e/test_parity.py: above 8 PiB the API server calls a storage request
+    # invalid (int64 milli-bytes overflow); above 8 EiB it caps it silently.
+    data = example_data()
+    data["scale"]["dailyDataGb"] = 7_000_000
+    found = problems(write_profile(data))
+    assert len(found) == 1
+    assert ": layers.data.data-lake.storageGi: a volume of " in found[0]
+    assert "larger than Kubernetes can account for (8388608 GiB, 8 PiB)" in found[0]
+    data = example_data()
+    data["layers"]["operations"] = {"logging": {"storageGi": 10**20}}
+    found = problems(write_profile(data))
+    assert len(found) == 1 and ": layers.operations.logging.storageGi: " in found[0]
+    assert "(hint: at most 8388608)" in found[0]
+    data["layers"]["operations"]["logging"]["storageGi"] = 8 * 1024**2
+    compiler.plan(write_profile(data), "dev")
+
+
 @pytest.mark.parametrize("name", ["a\xa0b", "🏙️ 智慧城市", "a\ufeffb", "{{ x }} 'q' \"r\""])
 def test_names_in_any_script_render(write_profile, name) -> None:
     data = example_data()

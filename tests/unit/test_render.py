@@ -183,3 +183,17 @@ def test_profile_strings_cannot_change_the_rendered_structure(write_profile, nam
         and "citykit.io/city-name" in o["metadata"].get("annotations", {})
     ]
     assert names and all(n == name for n in names)
+
+
+@pytest.mark.parametrize(
+    "value", ["0o17", "0X1F", "0b1", "1e3", "-1.5E+3", ".5", "1_000", "y", "N", "2024-1-2 3:4:5"]
+)
+def test_strings_gos_yaml_reads_as_other_values_are_written_quoted(value: str) -> None:
+    # kubectl and kustomize read rendered files with Go's yaml.v2, which takes these for
+    # numbers, booleans or times; PyYAML would write them plain (tests/e2e/test_parity.py).
+    text = manifests.dump([{"metadata": {"annotations": {"citykit.io/city-name": value}}}])
+    written = text.split("citykit.io/city-name: ", 1)[1].strip()
+    assert written[0] in "'\"", written
+    assert yaml.safe_load(text)["metadata"]["annotations"]["citykit.io/city-name"] == value
+    # Strings no reader takes for anything else stay plain: the golden files do not change.
+    assert "version: 1.27.4-alpine\n" in manifests.dump([{"version": "1.27.4-alpine"}])
