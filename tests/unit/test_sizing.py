@@ -18,6 +18,7 @@ from citykit.component import Component, ComponentSettings, Scale, SizingRule
 from citykit.layers import SENSING
 from citykit.registry import Registry, RegistryError
 from citykit.sizing import GiB, KiB, Num, SizingError, choose, city, days, figure
+from scripts.bench import megacity_profile
 from tests.conftest import EXAMPLE, example_data
 
 SCALE = Scale(
@@ -208,19 +209,8 @@ def test_the_catalog_has_all_its_rules_as_formulas() -> None:
 
 
 def megacity(write_profile, **kafka: int):
-    """The megacity of the deployment targets (scripts/bench.py): 30 districts, 200
-    departments, 25 M people, 5 M devices, 800,000 msg/s at peak, 50 TB of data a day."""
-    data = example_data()
-    data["city"]["slug"] = "megacity"
-    data["scale"] = {
-        "population": 25_000_000,
-        "devices": 5_000_000,
-        "peakMessagesPerSecond": 800_000,
-        "videoChannels": 200_000,
-        "dailyDataGb": 50_000,
-    }
-    data["districts"] = [{"slug": f"d{i:02d}", "name": f"区{i:02d}"} for i in range(30)]
-    data["departments"] = [{"slug": f"dept-{i:03d}", "name": f"部门{i:03d}"} for i in range(200)]
+    """Kafka as planned for the megacity of the deployment targets (scripts/bench.py)."""
+    data = megacity_profile()
     if kafka:
         data["layers"].setdefault("common", {})["message-broker"] = kafka
     return compiler.plan(write_profile(data), "prod").by_name("kafka")
