@@ -11,7 +11,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -20,7 +19,7 @@ from citykit.compiler import Compiled
 from citykit.routes import gateway_routes
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 from tests.unit.test_checkov import assert_clean
-from tests.unit.test_render import KUBERNETES_VERSION, custom_kinds
+from tests.unit.test_render import custom_kinds, validate_strictly
 
 KONG_IMAGE = "library/kong:3.9.0"
 
@@ -211,7 +210,7 @@ def test_every_object_passes_strict_schema_validation(env: str) -> None:
     for obj in objects:
         group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
         if (group, obj["kind"]) not in defined:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            validate_strictly(obj)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -11,7 +11,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -20,7 +19,7 @@ from citykit.compiler import Compiled
 from citykit.errors import ValidationFailed
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 from tests.unit.test_checkov import assert_clean
-from tests.unit.test_render import KUBERNETES_VERSION, custom_kinds
+from tests.unit.test_render import custom_kinds, validate_strictly
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 
@@ -157,7 +156,7 @@ def test_rabbitmq_city_passes_strict_schema_validation(small_profile: Path, env:
         group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
         if (group, obj["kind"]) in defined:
             continue
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        validate_strictly(obj)
         checked += 1
     assert checked > 0
     names = {u.component.name for u in compiled(small_profile, env).units}
