@@ -87,8 +87,10 @@ class Port:
     port: int
     protocol: Literal["TCP", "UDP"] = "TCP"
     # Who may connect besides the components that require this one: "gateway" (the ingress /
-    # API gateway path), "devices" (field devices through the network edge) or "" (peers only).
-    exposed_to: Literal["", "gateway", "devices"] = ""
+    # API gateway path), "devices" (field devices through the network edge) or "" (peers only);
+    # "self": only the component's own pods and the kubelet's probes (replication, consensus,
+    # health), so it is neither offered to the components that require it nor on its Service.
+    exposed_to: Literal["", "gateway", "devices", "self"] = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class SecretSpec:
     name: str  # suffix: the Secret is named `<component>-<name>`
     keys: tuple[str, ...] = ("password",)
     # "<capability>:<secret suffix>": take the same values as that component's secret (e.g. a
-    # database client's password is the database's), since Secrets are per namespace.
+    # database client's password is the database's), since Secrets are per namespace. Made only
+    # where that component is one this talks to (a peer): no copy for a connection not made.
     same_as: str | None = None
 
 
@@ -174,6 +177,14 @@ class Workload:
     run_as_group: int | None = None
     config_path: str | None = None  # where the `x.config` files are mounted (a ConfigMap)
     initial_delay: int = 10
+    # Replicas that find one another by name (a gossip cluster): once there is more than one,
+    # the workload is a StatefulSet, whose pods are `<name>-<i>.<name>-headless`, whatever
+    # `kind` says; a single replica keeps `kind`.
+    peer_names: bool = False
+
+    def kind_for(self, replicas: int) -> Literal["Deployment", "StatefulSet"]:
+        """The kind rendered for `replicas` pods."""
+        return "StatefulSet" if self.peer_names and replicas > 1 else self.kind
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,10 @@ class Component:
     # Capabilities the component connects to when the plan has them, without needing them: like
     # `requires` for ordering, network policies and deployment, but never a plan error when off.
     uses: ClassVar[tuple[str, ...]] = ()
+    # Capabilities required only where the component's `Workload.replicas` figure is above one
+    # (a replicated Loki keeps its logs in the data lake): there like `requires`, a plan problem
+    # when off; no edge at all where the component runs single.
+    replicated_requires: ClassVar[tuple[str, ...]] = ()
     # A foundation component (zones and namespaces) is a dependency of every other component.
     foundation: ClassVar[bool] = False
     conflicts: ClassVar[tuple[str, ...]] = ()
@@ -292,6 +307,13 @@ class Component:
     def values(self, build: Any) -> Mapping[str, Any]:
         """Extra template values computed from the build context. Pure; default none."""
         return {}
+
+    def standard_workload(self, build: Any) -> bool:
+        """Whether the shared templates render the declared `workload` for this build. A
+        component whose topology follows its planned figures answers from them and renders its
+        other form from its own templates (VictoriaMetrics: a single node where `replicas` is
+        one, its cluster version above). Pure; default: wherever a workload is declared."""
+        return True
 
     def check_env(self, plan: Any) -> Mapping[str, str]:
         """Extra variables for this component's `checks`, computed from the plan (the gateway's

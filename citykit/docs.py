@@ -41,6 +41,14 @@ def page(component: type[Component], catalog: Registry) -> str:
             if component.uses
             else []
         ),
+        *(
+            [
+                "- requires when replicated: "
+                + ", ".join(f"`{r}`" for r in component.replicated_requires)
+            ]
+            if component.replicated_requires
+            else []
+        ),
         f"- node pool: {component.pool}; stateful: {'yes' if component.stateful else 'no'}",
         "",
         component.docs or "",
@@ -77,7 +85,7 @@ def page(component: type[Component], catalog: Registry) -> str:
     if component.ports:
         lines += ["", "## Ports", "", "| name | port | reachable from |", "|---|---|---|"]
         lines += [
-            f"| {p.name} | {p.port}/{p.protocol} | {p.exposed_to or 'components that require it'} |"
+            f"| {p.name} | {p.port}/{p.protocol} | {_reachable_from(p.exposed_to)} |"
             for p in component.ports
         ]
     if component.images:
@@ -151,3 +159,9 @@ def write(directory: Path) -> None:
             stale.unlink()
     for name, text in files.items():
         (directory / name).write_text(text, encoding="utf-8")
+
+
+def _reachable_from(exposed_to: str) -> str:
+    return {"": "components that require it", "self": "its own replicas only"}.get(
+        exposed_to, exposed_to
+    )

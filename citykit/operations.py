@@ -11,13 +11,30 @@ from citykit.plan import Plan, PlannedComponent
 
 AUDIT_RETENTION = "4320h"  # 180 days: 等保 level 3 keeps security audit records >= 6 months
 DEFAULT_RETENTION = "720h"
+# The external label that tells the replicas of an HA Prometheus pair apart (their series would
+# otherwise collide wherever they meet); its value is the pod's name.
+REPLICA_LABEL = "replica"
+POD_NAME = "POD_NAME"
+# A replicated Loki: its bucket in the data lake, the variables its configuration reads, and its
+# gossip port (memberlist).
+LOKI_BUCKET = "loki"
+POD_IP = "POD_IP"
+S3_ACCESS_KEY = "S3_ACCESS_KEY"
+S3_SECRET_KEY = "S3_SECRET_KEY"
+MEMBERLIST_PORT = 7946
 
 
 def scraped(plan: Plan) -> list[PlannedComponent]:
     return [c for c in plan.components if c.cls.metrics is not None]
 
 
-def prometheus_config(plan: Plan, alerting: PlannedComponent | None) -> dict[str, Any]:
+def prometheus_config(
+    plan: Plan, alerting: PlannedComponent | None, replicated: bool = False
+) -> dict[str, Any]:
+    """Scrape jobs, rules and alerting. `replicated`: one of an HA pair of Prometheus replicas
+    that scrape the same targets; each carries its pod's name as the `replica` external label
+    (expanded from the environment: `--enable-feature=expand-external-labels`), dropped from
+    the alerts it sends, so that Alertmanager sees both replicas' copies of an alert as one."""
     jobs = []
     for component in scraped(plan):
         metrics = component.cls.metrics
@@ -48,30 +65,42 @@ def prometheus_config(plan: Plan, alerting: PlannedComponent | None) -> dict[str
                 ],
             }
         )
+    external_labels = {"city": plan.slug}
+    if replicated:
+        external_labels[REPLICA_LABEL] = "${" + POD_NAME + "}"
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": "30s",
             "evaluation_interval": "30s",
-            "external_labels": {"city": plan.slug},
+            "external_labels": external_labels,
         },
         "rule_files": ["/etc/prometheus/rules.yml"],
         "scrape_configs": jobs,
     }
     if alerting is not None:
         config["alerting"] = {
-            "alertmanagers": [
-                {
-                    "static_configs": [
-                        {
-                            "targets": [
-                                f"{alerting.name}.{alerting.namespace}.svc:{alerting.cls.ports[0].port}"
-                            ]
-                        }
-                    ]
-                }
-            ]
+            "alertmanagers": [{"static_configs": [{"targets": alertmanager_targets(alerting)}]}]
         }
+        if replicated:
+            config["alerting"]["alert_relabel_configs"] = [
+                {"action": "labeldrop", "regex": REPLICA_LABEL}
+            ]
     return config
+
+
+def alertmanager_targets(alerting: PlannedComponent) -> list[str]:
+    """Where Prometheus sends alerts: every replica of a clustered Alertmanager by its stable
+    name (each must get every alert; the cluster deduplicates the notifications, and the
+    load-balanced Service would hand each alert to one replica only), else its Service."""
+    port = alerting.cls.ports[0].port
+    workload = alerting.cls.workload
+    replicas = alerting.replicas
+    if workload is not None and replicas > 1 and workload.kind_for(replicas) == "StatefulSet":
+        return [
+            f"{alerting.name}-{i}.{alerting.name}-headless.{alerting.namespace}.svc:{port}"
+            for i in range(replicas)
+        ]
+    return [f"{alerting.name}.{alerting.namespace}.svc:{port}"]
 
 
 def alert_rules(plan: Plan) -> dict[str, Any]:
@@ -170,24 +199,58 @@ def grafana_provisioning(plan: Plan, prometheus: PlannedComponent | None) -> dic
     }
 
 
-def loki_config() -> dict[str, Any]:
-    return {
-        "auth_enabled": False,
-        "server": {"http_listen_port": 3100},
-        "common": {
-            "path_prefix": "/loki",
-            "replication_factor": 1,
-            "ring": {"kvstore": {"store": "inmemory"}},
-            "storage": {
-                "filesystem": {"chunks_directory": "/loki/chunks", "rules_directory": "/loki/rules"}
-            },
-        },
+def loki_config(
+    loki: PlannedComponent | None = None, lake: PlannedComponent | None = None
+) -> dict[str, Any]:
+    """Loki in monolithic mode (`-target=all`). A single instance (no `loki`, or one replica)
+    keeps its ring in memory and chunks and index on its volume. Replicated, as upstream scales
+    the monolithic mode: the replicas form a memberlist ring (joined through the headless
+    Service, each advertising its pod's IP), keep `replication_factor` copies of what they
+    ingest, and share chunks and index (TSDB shipper) in bucket LOKI_BUCKET of the data lake
+    `lake`. The pod's IP and the lake's keys are read from the environment
+    (`-config.expand-env=true`), never written here. The compactor, which applies retention, runs
+    on one replica, chosen by its own ring."""
+    common: dict[str, Any] = {"path_prefix": "/loki", "replication_factor": 1}
+    config: dict[str, Any] = {"auth_enabled": False, "server": {"http_listen_port": 3100}}
+    store = "filesystem"
+    if loki is None or loki.replicas == 1:
+        common["ring"] = {"kvstore": {"store": "inmemory"}}
+        common["storage"] = {
+            "filesystem": {"chunks_directory": "/loki/chunks", "rules_directory": "/loki/rules"}
+        }
+    else:
+        assert lake is not None, "a replicated Loki requires the data lake (plan)"
+        store = "s3"
+        common["replication_factor"] = loki.size("replication_factor")
+        # The ring's address of every module (ingester, scheduler, compactor) and memberlist's.
+        common["instance_addr"] = "${" + POD_IP + "}"
+        common["ring"] = {"kvstore": {"store": "memberlist"}}
+        common["storage"] = {
+            "s3": {
+                # The lake's S3 port is its first; it serves plain HTTP inside the cluster.
+                "endpoint": f"{lake.name}.{lake.namespace}.svc:{lake.cls.ports[0].port}",
+                "bucketnames": LOKI_BUCKET,
+                "access_key_id": "${" + S3_ACCESS_KEY + "}",
+                "secret_access_key": "${" + S3_SECRET_KEY + "}",
+                "insecure": True,
+                "s3forcepathstyle": True,
+            }
+        }
+        config["memberlist"] = {
+            "bind_port": MEMBERLIST_PORT,
+            "advertise_addr": "${" + POD_IP + "}",
+            # dns+: every address of the headless Service (its pods, ready or not), resolved
+            # again at each attempt to join.
+            "join_members": [f"dns+{loki.name}-headless.{loki.namespace}.svc:{MEMBERLIST_PORT}"],
+        }
+    config |= {
+        "common": common,
         "schema_config": {
             "configs": [
                 {
                     "from": "2024-01-01",
                     "store": "tsdb",
-                    "object_store": "filesystem",
+                    "object_store": store,
                     "schema": "v13",
                     "index": {"prefix": "index_", "period": "24h"},
                 }
@@ -196,7 +259,7 @@ def loki_config() -> dict[str, Any]:
         "compactor": {
             "working_directory": "/loki/compactor",
             "retention_enabled": True,
-            "delete_request_store": "filesystem",
+            "delete_request_store": store,
         },
         "limits_config": {
             "retention_period": DEFAULT_RETENTION,
@@ -205,6 +268,7 @@ def loki_config() -> dict[str, Any]:
             ],
         },
     }
+    return config
 
 
 def backups(

@@ -28,8 +28,11 @@ def generated_secrets(
         if spec.same_as:
             capability, suffix = spec.same_as.split(":")
             source = plan.by_capability(capability)
-            if source is not None:
-                annotations[SAME_AS] = f"{source.namespace}/{source.name}-{suffix}"
+            # Another component's credentials are copied only for a connection the graph has
+            # (a single Loki gets no copy of the data lake's keys).
+            if source is None or source.name not in component.peers:
+                continue
+            annotations[SAME_AS] = f"{source.namespace}/{source.name}-{suffix}"
         added.append(
             {
                 "apiVersion": "v1",

@@ -42,7 +42,7 @@ class PlannedComponent:
     settings: ComponentSettings
     namespace: str
     # Component names this one is deployed after: what it requires or uses (when in the plan),
-    # and every foundation.
+    # what it requires when replicated (when it is), and every foundation.
     requires: tuple[str, ...]
     sizing: tuple[Sized, ...]
     images: Mapping[str, str]
@@ -83,6 +83,12 @@ class PlannedComponent:
             if item.name == name:
                 return item.value
         raise KeyError(f"component {self.name!r} has no sizing figure {name!r}")
+
+    @property
+    def replicas(self) -> int:
+        """Pods of its standard workload: its `Workload.replicas` figure, else one."""
+        workload = self.cls.workload
+        return self.size(workload.replicas) if workload is not None and workload.replicas else 1
 
 
 @dataclass(frozen=True)
@@ -308,6 +314,72 @@ def _volume_problems(planned: Sequence[PlannedComponent], file: str) -> list[Pro
     return problems
 
 
+def _bound_problems(planned: Sequence[PlannedComponent], file: str) -> list[Problem]:
+    """Figures above the figure their rule keeps them under (`SizingRule.not_above`): only an
+    override can be, since the formulas keep to their bounds."""
+    problems: list[Problem] = []
+    for component in planned:
+        for rule in component.cls.sizing:
+            if not rule.not_above:
+                continue
+            value, bound = component.size(rule.name), component.size(rule.not_above)
+            if value <= bound:
+                continue
+            problems.append(
+                Problem(
+                    _setting_path(component.cls, to_camel(rule.name)),
+                    f"{value} {rule.name} is more than the {bound} {rule.not_above} planned",
+                    file=file,
+                    hint=f"at most {bound}, or raise {to_camel(rule.not_above)}",
+                )
+            )
+    return problems
+
+
+def _replicas(cls: type[Component], sized: Sequence[Sized]) -> int:
+    """Pods of the component's standard workload as planned (`PlannedComponent.replicas`)."""
+    figure = cls.workload.replicas if cls.workload is not None else None
+    return next((item.value for item in sized if item.name == figure), 1)
+
+
+def _replicated_problems(
+    by_name: Mapping[str, tuple[type[Component], ComponentSettings]],
+    sized: Mapping[str, Sequence[Sized]],
+    chosen: Mapping[str, tuple[type[Component], ComponentSettings]],
+    registry: Registry,
+    file: str,
+) -> list[Problem]:
+    """Capabilities a component requires once it runs more than one replica
+    (`Component.replicated_requires`) that the plan does not have."""
+    problems: list[Problem] = []
+    capabilities = registry.capabilities()
+    for name, (cls, _) in sorted(by_name.items()):
+        replicas = _replicas(cls, sized[name])
+        for needed in cls.replicated_requires:
+            if needed not in capabilities:
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} requires {needed!r} when replicated, which no component "
+                        "provides",
+                        file=file,
+                    )
+                )
+            elif replicas > 1 and needed not in chosen:
+                assert cls.workload is not None and cls.workload.replicas is not None
+                problems.append(
+                    Problem(
+                        _setting_path(cls),
+                        f"{cls.name} ({cls.capability}) requires {needed!r} to run "
+                        f"{replicas} replicas, which is switched off",
+                        file=file,
+                        hint=f"enable {_setting_path(capabilities[needed][0])} or set "
+                        f"{_setting_path(cls, to_camel(cls.workload.replicas))}: 1",
+                    )
+                )
+    return problems
+
+
 def _any_local(cls: type[Component], environment: Environment) -> bool:
     return environment.local_images and any(key in cls.local_images for key in cls.images)
 
@@ -335,12 +407,22 @@ def build_plan(
         raise ValidationFailed(problems)
 
     by_name = {cls.name: (cls, settings) for cls, settings in chosen.values()}
+    # Figures first: how many replicas a component runs decides what it requires.
+    sized = {
+        name: _sizing(cls, settings, profile, environment)
+        for name, (cls, settings) in by_name.items()
+    }
+    problems = _replicated_problems(by_name, sized, chosen, registry, file)
+    if problems:
+        raise ValidationFailed(problems)
     capability_to_name = {capability: cls.name for capability, (cls, _) in chosen.items()}
     foundations = sorted(cls.name for cls, _ in chosen.values() if cls.foundation)
     nodes: dict[str, tuple[str, ...]] = {}
     talks_to: dict[str, tuple[str, ...]] = {}
     for name, (cls, _) in by_name.items():
         deps = {capability_to_name[c] for c in cls.requires}
+        if _replicas(cls, sized[name]) > 1:
+            deps.update(capability_to_name[c] for c in cls.replicated_requires)
         # Used capabilities are edges only when they are on; their absence is not a problem.
         deps.update(capability_to_name[c] for c in cls.uses if c in capability_to_name)
         talks_to[name] = tuple(sorted(deps))
@@ -358,14 +440,14 @@ def build_plan(
             settings=by_name[name][1],
             namespace=namespace_for(profile.city.slug, by_name[name][0].layer),
             requires=nodes[name],
-            sizing=_sizing(by_name[name][0], by_name[name][1], profile, environment),
+            sizing=sized[name],
             images=_images(by_name[name][0], environment),
             peers=talks_to[name],
             local_images=_any_local(by_name[name][0], environment),
         )
         for name in ordered
     )
-    problems = _volume_problems(planned, file)
+    problems = _volume_problems(planned, file) + _bound_problems(planned, file)
     if problems:
         raise ValidationFailed(problems)
     return Plan(profile=profile, environment=environment, components=planned)

@@ -197,7 +197,7 @@ def peers(plan: Plan, component: PlannedComponent) -> dict[str, Peer]:
             capability=other.capability,
             namespace=other.namespace,
             host=f"{other.name}.{other.namespace}.svc",
-            ports={p.name: p.port for p in other.cls.ports},
+            ports={p.name: p.port for p in other.cls.ports if p.exposed_to != "self"},
         )
     return result
 
@@ -242,6 +242,7 @@ def values_for(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
             "images": dict(component.images),
             "settings": component.settings.model_dump(by_alias=False),
             "ports": {p.name: p.port for p in cls.ports},
+            "service_ports": {p.name: p.port for p in cls.ports if p.exposed_to != "self"},
             "resources": resources_for(plan, component),
             "secrets": {s.name: f"{component.name}-{s.name}" for s in cls.secrets},
             "storage_class": environment.storage_class,
@@ -258,7 +259,8 @@ def _workload_values(component: PlannedComponent) -> dict[str, Any] | None:
     if workload is None:
         return None
     values = dataclasses.asdict(workload)
-    values["replicas"] = component.size(workload.replicas) if workload.replicas else 1
+    values["replicas"] = component.replicas
+    values["kind"] = workload.kind_for(component.replicas)
     values["storage_gi"] = component.size(workload.storage) if workload.storage else 1
     values["image_ref"] = component.images[workload.image]
     values["writable"] = [
@@ -324,7 +326,9 @@ def finish(plan: Plan, component: PlannedComponent, objects: list[Object]) -> li
 
 def render_component(plan: Plan, component: PlannedComponent) -> list[Object]:
     values = values_for(plan, component)
+    cls = component.cls
+    shared = cls.workload is not None and cls().standard_workload(_BuildView(plan, component))
     objects: list[Object] = []
-    for name in template_names(component.cls.template_dir(), component.cls.workload is not None):
+    for name in template_names(cls.template_dir(), shared):
         objects.extend(render_template(name, values))
     return finish(plan, component, objects)

@@ -208,10 +208,9 @@ def traffic_edges(plan: Plan) -> list[Edge]:
     for client in plan.components:
         for name in client.peers:
             server = plan.by_name(name)
-            if _serves(server) and _serves(client):
-                edges.append(
-                    (client, server, list(server.cls.ports), f"{client.name} -> {server.name}", "")
-                )
+            offered = [p for p in server.cls.ports if p.exposed_to != "self"]
+            if _serves(server) and _serves(client) and offered:
+                edges.append((client, server, offered, f"{client.name} -> {server.name}", ""))
     # The API gateway reaches exactly the backends of its route table (the one list every
     # gateway implementation is configured from); the ingress in front of it reaches every port
     # declared `exposed_to="gateway"` (the API gateway's own among them).

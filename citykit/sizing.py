@@ -453,6 +453,9 @@ class SizingRule:
     minimum: int = 1
     maximum: int | None = None
     why: str = ""
+    # Another figure of the component this one may never exceed (Kafka's controller voters are
+    # some of its brokers): the formula keeps to it, and the plan refuses an override beyond it.
+    not_above: str = ""
     # Filled in from `formula`: the words shown by `citykit plan` and the docs.
     words: str = field(init=False)
 
@@ -496,6 +499,11 @@ def order(rules: Sequence[SizingRule]) -> tuple[SizingRule, ...]:
             raise SizingError(f"sizing rule {rule.name!r} is declared twice")
         by_name[rule.name] = rule
     for rule in rules:
+        if rule.not_above and rule.not_above not in by_name:
+            raise SizingError(
+                f"sizing rule {rule.name!r} may not exceed figure {rule.not_above!r}, which the "
+                f"component does not have (figures: {', '.join(by_name)})"
+            )
         for ref in rule.formula.walk():
             if not isinstance(ref, Figure):
                 continue

@@ -3,12 +3,15 @@ GIS, AI serving and the NGSI-LD context broker option."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import yaml
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from citykit import layers
 from citykit.component import (
@@ -40,6 +43,30 @@ class BrokerSettings(ReplicatedSettings):
         None, ge=1, le=10_000, description="Partitions per city topic (default: derived)."
     )
     storage_gi: int | None = Field(None, ge=1, description="Volume per broker in GiB.")
+
+
+def _odd(value: int | None) -> int | None:
+    if value is not None and value % 2 == 0:
+        raise PydanticCustomError(
+            "invalid",
+            "{message}",
+            {
+                "message": f"{value} controller voters: a KRaft quorum needs an odd number",
+                "hint": "1, 3, 5, 7 or 9; an even quorum survives no more failures than one "
+                "voter fewer",
+            },
+        )
+    return value
+
+
+class KafkaSettings(BrokerSettings):
+    controllers: Annotated[int | None, AfterValidator(_odd)] = Field(
+        None,
+        ge=1,
+        le=9,
+        description="KRaft controller voters, an odd number, at most the brokers: the first "
+        "brokers are also controllers (default: derived).",
+    )
 
 
 def _host(build: Any, capability: str) -> str:
@@ -77,6 +104,38 @@ exit 1
 """
 
 
+# Each broker's identity comes from its pod's name (`kafka-<ordinal>`): its node id, the name it
+# advertises to clients and whether it is one of the first CONTROLLERS ordinals, which are also
+# the KRaft controller voters. The rest are brokers only, so they do not listen on the
+# controller port (a broker that names a CONTROLLER listener would be refused without the
+# `controller` role). The image's start script then turns the KAFKA_* variables into
+# server.properties (and fills what is unset from its own defaults, node id 1 among them, so
+# every variable that differs per node is set here); CITYKIT_* variables are not Kafka's.
+KAFKA_START = r"""
+set -eu
+host=$(hostname)
+id=${host##*-}
+export KAFKA_NODE_ID="$id"
+export KAFKA_ADVERTISED_LISTENERS="PLAINTEXT://$host.$CITYKIT_PEERS:9092"
+if [ "$id" -lt "$CITYKIT_CONTROLLERS" ]; then
+  export KAFKA_PROCESS_ROLES=broker,controller
+  export KAFKA_LISTENERS=PLAINTEXT://:9092,CONTROLLER://:9093
+else
+  export KAFKA_PROCESS_ROLES=broker
+  export KAFKA_LISTENERS=PLAINTEXT://:9092
+fi
+exec /etc/kafka/docker/run
+"""
+
+
+def kafka_cluster_id(slug: str) -> str:
+    """The KRaft cluster id every node formats its storage with: a base64url UUID (22
+    characters, as `kafka-storage.sh random-uuid` prints), fixed per city so that renders are
+    deterministic and a node that restarts joins the cluster it formatted for."""
+    digest = hashlib.sha256(f"citykit/{slug}/kafka".encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 @component
 class Kafka(Component):
     name: ClassVar[str] = "kafka"
@@ -84,13 +143,16 @@ class Kafka(Component):
     layer = layers.COMMON
     summary: ClassVar[str] = "Apache Kafka (KRaft, no ZooKeeper): the city event backbone."
     docs: ClassVar[str] = (
-        "Kafka in KRaft mode; every broker is also a controller. Partitions per city topic are "
-        "derived from the peak message rate (about 1,000 msg/s per partition), brokers from "
-        "partitions and message rate. Topics used by the applications are listed in "
-        "`x.topics` and created by the applications' own start-up."
+        "Kafka in KRaft mode. The controller quorum is a separate, odd figure (`controllers`): "
+        "the first brokers of the StatefulSet (`kafka-0` …) are also its voters, the others "
+        "are brokers only, so a large cluster keeps a small quorum that every metadata write "
+        "waits for. A one- or two-broker city runs a single combined node as the voter. "
+        "Partitions per city topic are derived from the peak message rate (about 1,000 msg/s "
+        "per partition), brokers from partitions and message rate. Topics used by the "
+        "applications are listed in `x.topics` and created by the applications' own start-up."
     )
     images = {"main": Image("docker.io/apache/kafka", "3.9.0")}
-    Settings = BrokerSettings
+    Settings = KafkaSettings
     sizing = (
         SizingRule(
             "replicas",
@@ -98,6 +160,15 @@ class Kafka(Component):
             why="a quorum, then brokers for throughput",
             scales_with="replicas",
             maximum=64,
+        ),
+        SizingRule(
+            "controllers",
+            choose(figure("replicas") < 3, 1, choose(figure("replicas") < 10, 3, 5)),
+            why="an odd KRaft quorum among the first brokers: a single voter until there are "
+            "brokers for a quorum, then three, which survive a loss, and five in a large "
+            "cluster, which survive a drain and a failure at once; no more, as every voter "
+            "acknowledges each metadata write",
+            not_above="replicas",
         ),
         SizingRule(
             "partitions",
@@ -130,6 +201,7 @@ class Kafka(Component):
         replicas="replicas",
         storage="storage_gi",
         data_path="/var/lib/kafka/data",
+        command=("/bin/sh", "-c", KAFKA_START),
         writable=("/tmp", "/opt/kafka/config", "/opt/kafka/logs"),
         initial_delay=20,
     )
@@ -137,18 +209,25 @@ class Kafka(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         me = build.component
         replicas = me.size("replicas")
-        voters = ",".join(
-            f"{i}@kafka-{i}.kafka-headless.{me.namespace}.svc:9093" for i in range(replicas)
-        )
+        peers = f"kafka-headless.{me.namespace}.svc"
+        voters = ",".join(f"{i}@kafka-{i}.{peers}:9093" for i in range(me.size("controllers")))
+        copies = str(min(3, replicas))
         return {
             "env": {
-                "KAFKA_PROCESS_ROLES": "broker,controller",
+                "CITYKIT_CONTROLLERS": str(me.size("controllers")),
+                "CITYKIT_PEERS": peers,
+                "CLUSTER_ID": kafka_cluster_id(build.plan.slug),
                 "KAFKA_CONTROLLER_QUORUM_VOTERS": voters,
-                "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
                 "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+                "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
                 "KAFKA_NUM_PARTITIONS": str(me.size("partitions")),
-                "KAFKA_DEFAULT_REPLICATION_FACTOR": str(min(3, replicas)),
+                "KAFKA_DEFAULT_REPLICATION_FACTOR": copies,
+                # The image's defaults (one copy) would leave consumer offsets and transactions
+                # on a single broker.
+                "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": copies,
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": copies,
             }
         }
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from citykit import layers
 from citykit.component import (
+    ApiAccess,
     Backup,
     Check,
     Component,
@@ -28,7 +29,19 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
-from citykit.sizing import B, GB_per_day, GiB, Num, city, days, figure, max_of, msg_per_s
+from citykit.render import selector_labels
+from citykit.sizing import (
+    B,
+    GB_per_day,
+    GiB,
+    Num,
+    city,
+    days,
+    figure,
+    max_of,
+    min_of,
+    msg_per_s,
+)
 
 
 class StoreSettings(ComponentSettings):
@@ -251,71 +264,116 @@ class Minio(Component):
         }
 
 
-# The official postgres image's start-up, in short, so the workload's env (POSTGRES_PASSWORD,
-# PGDATA, POSTGRES_DB) means the same: on an empty PGDATA, initdb with the password (from a
-# file, never the command line), password (scram) logins from the network, POSTGRES_DB created
-# with the postgis extension, as the postgis image's init script does; then postgres runs. It
-# writes only to PGDATA, /var/run/postgresql and /tmp (the workload's volumes).
-POSTGIS_ENTRYPOINT = """#!/bin/sh
+# Patroni keeps one primary and streaming standbys, with the Kubernetes API as its consensus
+# store: the leader holds the Endpoints object of the `postgis` Service (which has no selector),
+# so clients always reach the primary, and a standby takes the Endpoints over when the primary's
+# lease (ttl) runs out. The same configuration runs one instance (the replicas figure is 1) or
+# several. Passwords come from the environment only (PATRONI_*_PASSWORD).
+PATRONI_CONFIG_PATH = "/etc/patroni"
+PATRONI_API_PORT = 8008
+POSTGIS_DATA = "/var/lib/postgresql/data"
+# Runs once, on the primary Patroni has just initialised, with a connection string: what the
+# postgis image does on first start (the city database with the postgis extension).
+POSTGIS_POST_BOOTSTRAP = """#!/bin/sh
 set -eu
-if [ "${1#-}" != "$1" ]; then set -- postgres "$@"; fi
-if [ "$1" = postgres ] && [ ! -s "${PGDATA:?PGDATA must be set}/PG_VERSION" ]; then
-  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set to initialise the database}"
-  user="${POSTGRES_USER:-postgres}"
-  db="${POSTGRES_DB:-$user}"
-  mkdir -p "$PGDATA"
-  chmod 700 "$PGDATA"
-  pwfile="$(mktemp)"
-  printf '%s\\n' "$POSTGRES_PASSWORD" > "$pwfile"
-  initdb --username="$user" --pwfile="$pwfile" --auth-local=trust \\
-    --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-}
-  rm -f "$pwfile"
-  printf 'host all all all scram-sha-256\\n' >> "$PGDATA/pg_hba.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p 5432" -w start
-  if [ "$db" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \\"$db\\""
-  fi
-  psql -v ON_ERROR_STOP=1 -U "$user" -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS postgis'
-  pg_ctl -D "$PGDATA" -m fast -w stop
-fi
-exec "$@"
+psql -v ON_ERROR_STOP=1 -d "$1" -c 'CREATE DATABASE city'
+psql -v ON_ERROR_STOP=1 -d "$1 dbname=city" -c 'CREATE EXTENSION IF NOT EXISTS postgis'
 """
+SPILO = Image("ghcr.io/zalando/spilo-17", "4.0-p2")
 POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
-# Debian bookworm has PostgreSQL 15 and PostGIS 3.3 (upstream's image: 17 and 3.5); a data
-# directory made by one major version cannot be opened by the other.
+# Spilo (Zalando's PostgreSQL + Patroni + PostGIS image) runs as its postgres user, uid 101 and
+# gid 103. initdb refuses a uid that /etc/passwd does not name, so the local image names uid 101
+# postgres too.
+POSTGRES_UID = 101
+POSTGRES_GID = 103
+# Debian bookworm has PostgreSQL 15, PostGIS 3.3 and Patroni 3.0 (upstream's Spilo: 17, 3.5 and
+# 4.0); a data directory made by one major version cannot be opened by the other.
 POSTGIS_LOCAL = LocalImage(
-    version="15-3.3",
-    source="debian:bookworm postgresql-15 postgresql-15-postgis-3",
-    debian=("postgresql-15", "postgresql-15-postgis-3"),
+    version="15-3.3-patroni-3.0",
+    source="debian:bookworm postgresql-15 postgresql-15-postgis-3 patroni",
+    debian=("postgresql-15", "postgresql-15-postgis-3", "patroni", "python3-kubernetes"),
     script=f"""
 rm -rf /var/lib/postgresql/15 /etc/postgresql/15
-sed -ri "s!^#?(listen_addresses)\\s*=\\s*\\S+.*!\\1 = '*'!" \\
-  /usr/share/postgresql/15/postgresql.conf.sample
-cat > /usr/local/bin/docker-entrypoint.sh <<'EOF'
-{POSTGIS_ENTRYPOINT}EOF
-chmod 755 /usr/local/bin/docker-entrypoint.sh
-mkdir -p /var/lib/postgresql/data /run/postgresql
-chown 999:999 /var/lib/postgresql/data /run/postgresql
-chmod 1777 /var/lib/postgresql/data
+mkdir -p {POSTGIS_DATA} /run/postgresql
+chown {POSTGRES_UID}:{POSTGRES_GID} {POSTGIS_DATA} /run/postgresql
+chmod 1777 {POSTGIS_DATA}
 chmod 3777 /run/postgresql
 """,
-    user=999,
+    user=POSTGRES_UID,
     user_name="postgres",
-    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
-    cmd=("postgres",),
+    entrypoint=("patroni",),
+    cmd=(f"{PATRONI_CONFIG_PATH}/patroni.yml",),
     env=(
         ("PATH", f"{POSTGRES_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         ("LANG", "C.UTF-8"),
-        ("PGDATA", "/var/lib/postgresql/data"),
+        ("PGDATA", f"{POSTGIS_DATA}/pgdata"),
     ),
-    stop_signal="SIGINT",
+    # Patroni (not postgres) is the main process: SIGTERM makes it stop PostgreSQL and release
+    # the leader lock, so a standby takes over at once (SIGINT was ignored until the kill).
     check="""
 postgres --version | grep -q 'PostgreSQL) 15\\.'
+patroni --version | grep -q 'patroni 3\\.'
 initdb -D /tmp/check -U postgres --auth=trust >/dev/null
 echo 'CREATE EXTENSION postgis; SELECT postgis_full_version();' \\
   | postgres --single -D /tmp/check postgres | grep -q 'POSTGIS="3.3'
 """,
 )
+
+
+def patroni_config(namespace_labels: Mapping[str, str], scope: str) -> dict[str, Any]:
+    """Patroni's configuration: Kubernetes as the consensus store (Endpoints, so the leader owns
+    the Service's endpoints), password logins only, the city database made at bootstrap."""
+    return {
+        "scope": scope,
+        "restapi": {"listen": f"0.0.0.0:{PATRONI_API_PORT}"},
+        "kubernetes": {
+            # The pods Patroni counts as members: the StatefulSet's own (the workload selector),
+            # never the verify probes or backup Jobs that share the component's name label.
+            "labels": dict(namespace_labels),
+            "scope_label": "app.kubernetes.io/name",
+            "use_endpoints": True,
+            "ports": [{"name": "postgres", "port": 5432}],
+        },
+        "bootstrap": {
+            "dcs": {
+                "ttl": 30,
+                "loop_wait": 10,
+                "retry_timeout": 10,
+                # A standby more than 1 MiB of WAL behind is not promoted (no silent data loss).
+                "maximum_lag_on_failover": 1048576,
+                "postgresql": {
+                    "use_pg_rewind": True,
+                    "parameters": {
+                        "wal_level": "replica",
+                        "hot_standby": "on",
+                        "wal_log_hints": "on",
+                        "max_wal_senders": 10,
+                        "max_replication_slots": 10,
+                    },
+                },
+            },
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+            "post_bootstrap": f"sh {PATRONI_CONFIG_PATH}/post-bootstrap.sh",
+        },
+        "postgresql": {
+            "listen": "0.0.0.0:5432",
+            "data_dir": f"{POSTGIS_DATA}/pgdata",
+            "pgpass": "/tmp/pgpass",
+            # A new standby copies the primary at once (pg_basebackup's default waits for a
+            # spread checkpoint: minutes).
+            "basebackup": [{"checkpoint": "fast"}],
+            "authentication": {
+                "superuser": {"username": "postgres"},
+                "replication": {"username": "replicator"},
+            },
+            "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+            "pg_hba": [
+                "local all all trust",
+                "host replication replicator all scram-sha-256",
+                "host all all all scram-sha-256",
+            ],
+        },
+    }
 
 
 # psql reads the password from PGPASSWORD (never the command line); the city database is the
@@ -392,30 +450,36 @@ class Postgis(Component):
     name: ClassVar[str] = "postgis"
     capability: ClassVar[str] = "relational-db"
     layer = layers.DATA
-    summary: ClassVar[str] = "PostgreSQL with PostGIS: relational and spatial data of the city."
+    summary: ClassVar[str] = (
+        "PostgreSQL with PostGIS: relational and spatial data of the city, replicated by Patroni."
+    )
     docs: ClassVar[str] = (
-        "PostgreSQL 17 with PostGIS 3.5 for the applications' relational data and the GIS "
-        "services' spatial data. Storage is derived from population (records per resident); the "
-        "superuser password is generated at deploy time and kept as a Pulumi secret."
+        "PostgreSQL 17 with PostGIS 3.5 (Zalando's Spilo image) for the applications' relational "
+        "data and the GIS services' spatial data, run by Patroni: one primary and streaming "
+        "standbys, with the Kubernetes API as consensus store. The leader holds the Endpoints of "
+        "the `postgis` Service, so clients always reach the primary; when the primary fails, a "
+        "standby no more than 1 MiB of WAL behind is promoted within Patroni's 30 s lease. "
+        "Storage is derived from population (records per resident); the superuser, replication "
+        "and REST API passwords are generated at deploy time and kept as Pulumi secrets."
     )
     real_run: ClassVar[str] = (
-        "Runs unchanged: the local image (PostgreSQL 15 with PostGIS 3.3 from Debian) has an "
-        "entrypoint that does what the upstream image's does with the same variables "
-        "(POSTGRES_PASSWORD, PGDATA, POSTGRES_DB), so the manifests are the same for both. "
-        "The first restore drill found 20-byte backups: the nightly Job started before the "
-        "network policies admitted its pod, pg_dumpall was refused, and `pg_dumpall | gzip` "
-        "reported gzip's success. The backup now waits for the server, fails when pg_dumpall "
-        "fails, and renames a dump into place only when it is whole."
+        "Runs unchanged: the local image (PostgreSQL 15, PostGIS 3.3 and Patroni 3.0 from Debian) "
+        "runs the same Patroni configuration as Spilo. The first restore drill found 20-byte "
+        "backups: the nightly Job started before the network policies admitted its pod, "
+        "pg_dumpall was refused, and `pg_dumpall | gzip` reported gzip's success. The backup now "
+        "waits for the server, fails when pg_dumpall fails, and renames a dump into place only "
+        "when it is whole. With two replicas, deleting the primary's pod moves the Service to "
+        "the promoted standby and the data stays (the real tier's failover test)."
     )
-    images = {"main": Image("docker.io/postgis/postgis", "17-3.5")}
+    images = {"main": SPILO}
     local_images = {"main": POSTGIS_LOCAL}
     Settings = StoreSettings
     sizing = (
         SizingRule(
             "replicas",
-            Num(1),
-            why="one primary: replication is the operator's job; a single instance keeps the "
-            "slot simple",
+            Num(2),
+            why="a primary and a streaming standby that Patroni promotes when the primary fails",
+            scales_with="replicas",
         ),
         SizingRule(
             "storage_gi",
@@ -424,19 +488,25 @@ class Postgis(Component):
             unit="GiB",
         ),
     )
-    ports = (Port("postgres", 5432),)
+    ports = (Port("postgres", 5432), Port("patroni", PATRONI_API_PORT, exposed_to="self"))
     resources = Resources(cpu_millis=500, memory_mi=2048)
-    secrets = (SecretSpec("credentials", ("password",)),)
+    secrets = (SecretSpec("credentials", ("password", "replication", "api")),)
     stateful: ClassVar[bool] = True
+    # Patroni's consensus: the leader and config Endpoints, and its members' pod annotations.
+    api_access = (
+        ApiAccess(("",), ("endpoints",), ("get", "list", "watch", "create", "update", "patch")),
+        ApiAccess(("",), ("pods",), ("get", "list", "watch", "update", "patch")),
+    )
+    # pg_dumpall of the server's own major version, from its own image.
     backup = Backup(
-        Image("docker.io/postgis/postgis", "17-3.5"),
+        SPILO,
         POSTGIS_BACKUP,
         (("PGPASSWORD", "credentials", "password"),),
         drill=RestoreDrill(
             POSTGIS_DRILL_MARK,
             POSTGIS_DRILL_RESTORE,
             (("PGPASSWORD", "credentials", "password"),),
-            run_as=999,
+            run_as=POSTGRES_UID,
             writable=("/tmp", "/var/run/postgresql"),
             memory_mi=1024,
         ),
@@ -450,20 +520,50 @@ class Postgis(Component):
         Check("refuses a wrong password", POSTGRES_WRONG_PASSWORD),
     )
     workload = Workload(
-        Probe("postgres"),
+        Probe("patroni", "/readiness"),
+        liveness=Probe("patroni", "/liveness"),
         kind="StatefulSet",
         replicas="replicas",
         storage="storage_gi",
-        data_path="/var/lib/postgresql/data",
+        data_path=POSTGIS_DATA,
         writable=("/tmp", "/var/run/postgresql"),
-        run_as=999,
+        run_as=POSTGRES_UID,
+        run_as_group=POSTGRES_GID,
+        config_path=PATRONI_CONFIG_PATH,
+        command=("patroni",),
+        args=(f"{PATRONI_CONFIG_PATH}/patroni.yml",),
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
+        config = patroni_config(selector_labels(build.plan, build.component), self.name)
         return {
-            "env": {"PGDATA": "/var/lib/postgresql/data/pgdata", "POSTGRES_DB": "city"},
+            "config": {
+                "patroni.yml": json.dumps(config, sort_keys=True, indent=1),
+                "post-bootstrap.sh": POSTGIS_POST_BOOTSTRAP,
+            },
+            # Patroni points the Service at the primary (its Endpoints); a selector would
+            # send clients to standbys too.
+            "service_selector": False,
+            "field_env": [
+                {"name": "PATRONI_NAME", "field": "metadata.name"},
+                {"name": "PATRONI_KUBERNETES_NAMESPACE", "field": "metadata.namespace"},
+                {"name": "PATRONI_KUBERNETES_POD_IP", "field": "status.podIP"},
+            ],
+            "env": {
+                "PGDATA": f"{POSTGIS_DATA}/pgdata",
+                "PATRONI_POSTGRESQL_CONNECT_ADDRESS": "$(PATRONI_KUBERNETES_POD_IP):5432",
+                "PATRONI_RESTAPI_CONNECT_ADDRESS": (
+                    f"$(PATRONI_KUBERNETES_POD_IP):{PATRONI_API_PORT}"
+                ),
+                "PATRONI_RESTAPI_USERNAME": "patroni",
+            },
             "secret_env": [
-                {"name": "POSTGRES_PASSWORD", "secret": "postgis-credentials", "key": "password"}
+                {"name": name, "secret": "postgis-credentials", "key": key}
+                for name, key in (
+                    ("PATRONI_SUPERUSER_PASSWORD", "password"),
+                    ("PATRONI_REPLICATION_PASSWORD", "replication"),
+                    ("PATRONI_RESTAPI_PASSWORD", "api"),
+                )
             ],
         }
 
@@ -481,7 +581,8 @@ VICTORIA_METRICS_LOCAL = LocalImage(
 
 
 # A sample of `citykit_verify_marker` (metric names cannot hold `-`), labelled with the run,
-# imported in Prometheus text format, flushed, then exported back.
+# imported in Prometheus text format, flushed, then exported back. The single node's API paths:
+# verify runs only where the store is real, which is the single node of the `local` environment.
 TIMESERIES_ROUND_TRIP = r"""
 set -eu
 base="http://$TARGET:$PORT_HTTP"
@@ -501,6 +602,31 @@ echo "the sample was not read back within 10 s"
 exit 1
 """
 
+# The component's Service is the read path in both forms (the single node, or vmselect), so
+# the backup exports from it: by the single node's path first, then by vmselect's (tenant 0),
+# which answers only in the cluster form. The selector is sent URL-encoded (curl would read its
+# brackets and braces as a glob).
+TIMESERIES_BACKUP = r"""
+set -eu
+export_from() {
+  curl -fsS -G "http://$TARGET:8428$1/api/v1/export/native" \
+    --data-urlencode 'match[]={__name__!=""}' -o /backup/latest.native
+}
+export_from "" || export_from /select/0/prometheus
+"""
+
+VM_CLUSTER = "v1.115.0-cluster"
+# Every role of the cluster serves HTTP (API, /health, /metrics) on the single node's port, the
+# one the component declares: clients, Prometheus (the container port named `http`) and the
+# NetworkPolicies derived from the declaration reach each role there. vmstorage's own ports
+# (upstream's defaults) are used by vminsert and vmselect only, within the component.
+VM_STORAGE_PORTS = {"vminsert": 8400, "vmselect": 8401}
+VM_STORAGE_ARGS = ("-storageDataPath=/storage", "-retentionPeriod=1y")  # single node, vmstorage
+# Tells the cluster's roles apart (their selectors, so their disruption budgets and spread);
+# `app.kubernetes.io/component` stays the component's name, which deployment status reads.
+VM_ROLE_LABEL = "citykit.io/role"
+VM_REPLICATION = 2  # copies vminsert writes of each sample (upstream's -replicationFactor)
+
 
 @component
 class VictoriaMetrics(Component):
@@ -509,22 +635,46 @@ class VictoriaMetrics(Component):
     layer = layers.DATA
     summary: ClassVar[str] = "Time-series store for sensor readings and city indicators."
     docs: ClassVar[str] = (
-        "VictoriaMetrics single-node: ingests device telemetry at the city's peak message rate "
-        "with a small footprint and answers PromQL. Storage is derived from the message rate."
+        "VictoriaMetrics: ingests device telemetry at the city's peak message rate and answers "
+        "PromQL. Where `replicas` is one (dev, local) it is the single-node version. From two, "
+        "upstream's cluster version: `replicas` vmstorage nodes (a StatefulSet with a claim "
+        "each), and as many vminsert and vmselect pods (Deployments) that name every storage "
+        "node by its stable DNS name. vminsert writes each sample to two nodes "
+        "(`-replicationFactor=2`), vmselect deduplicates the copies "
+        "(`-dedup.minScrapeInterval=1ms`), so a storage node may be lost or drained. The "
+        "Service `victoria-metrics` is the read path in both forms (in the cluster: vmselect, "
+        "`/select/0/prometheus/...`); in the cluster the write path is the Service "
+        "`victoria-metrics-insert` (`/insert/0/prometheus/...`). Every role serves HTTP on "
+        "8428. Storage is derived from the message rate and the copies kept."
     )
-    images = {"main": Image("docker.io/victoriametrics/victoria-metrics", "v1.115.0")}
+    images = {
+        "main": Image("docker.io/victoriametrics/victoria-metrics", "v1.115.0"),
+        "storage": Image("docker.io/victoriametrics/vmstorage", VM_CLUSTER),
+        "insert": Image("docker.io/victoriametrics/vminsert", VM_CLUSTER),
+        "select": Image("docker.io/victoriametrics/vmselect", VM_CLUSTER),
+    }
     local_images = {"main": VICTORIA_METRICS_LOCAL}
     Settings = StoreSettings
     sizing = (
         SizingRule(
             "replicas",
-            Num(1),
-            why="a single node, scaled vertically (it takes millions of samples a second)",
+            max_of(2, city.peak_messages_per_second / msg_per_s(100_000)),
+            why="storage nodes (and vminsert and vmselect pods) of the cluster version: a "
+            "replicated pair, more for a heavy message rate; a single node where the "
+            "environment scales it to one",
+            scales_with="replicas",
+            maximum=64,
         ),
         SizingRule(
             "storage_gi",
-            city.peak_messages_per_second * days(365) * B(1) + GiB(10),
-            why="a sample per message, compressed to about a byte, for the retention period",
+            city.peak_messages_per_second
+            * days(365)
+            * B(1)
+            * min_of(VM_REPLICATION, figure("replicas"))
+            / figure("replicas")
+            + GiB(10),
+            why="a sample per message, compressed to about a byte, for the retention period, "
+            "in as many copies as are kept, shared by the storage nodes",
             scales_with="size",
             unit="GiB",
         ),
@@ -533,11 +683,7 @@ class VictoriaMetrics(Component):
     resources = Resources(cpu_millis=500, memory_mi=1024)
     stateful: ClassVar[bool] = True
     metrics = Metrics("http")
-    backup = Backup(
-        Image("docker.io/curlimages/curl", "8.13.0"),
-        'curl -fsS "http://$TARGET:8428/api/v1/export/native?match[]={__name__!=""}" '
-        "-o /backup/latest.native",
-    )
+    backup = Backup(Image("docker.io/curlimages/curl", "8.13.0"), TIMESERIES_BACKUP)
     checks = (Check("a sample written is read back", TIMESERIES_ROUND_TRIP),)
     workload = Workload(
         Probe("http", "/health"),
@@ -545,8 +691,77 @@ class VictoriaMetrics(Component):
         replicas="replicas",
         storage="storage_gi",
         data_path="/storage",
-        args=("-storageDataPath=/storage", "-retentionPeriod=1y"),
+        args=VM_STORAGE_ARGS,
     )
+
+    def standard_workload(self, build: Any) -> bool:
+        nodes: int = build.component.size("replicas")
+        return nodes < 2
+
+    def values(self, build: Any) -> Mapping[str, Any]:
+        if self.standard_workload(build):
+            return {}
+        plan, me = build.plan, build.component
+        nodes, storage = me.size("replicas"), f"{me.name}-storage"
+        hosts = [f"{storage}-{i}.{storage}.{me.namespace}.svc" for i in range(nodes)]
+        http = [f"-httpListenAddr=:{self.ports[0].port}"]
+        roles = (
+            (
+                "storage",
+                "vmstorage",
+                "StatefulSet",
+                storage,
+                True,
+                [
+                    *VM_STORAGE_ARGS,
+                    *http,
+                    *(f"-{name}Addr=:{port}" for name, port in VM_STORAGE_PORTS.items()),
+                ],
+            ),
+            (
+                "insert",
+                "vminsert",
+                "Deployment",
+                f"{me.name}-insert",
+                False,
+                [
+                    *http,
+                    f"-replicationFactor={VM_REPLICATION}",
+                    *(f"-storageNode={host}:{VM_STORAGE_PORTS['vminsert']}" for host in hosts),
+                ],
+            ),
+            (
+                "select",
+                "vmselect",
+                "Deployment",
+                me.name,
+                False,
+                [
+                    *http,
+                    "-dedup.minScrapeInterval=1ms",
+                    *(f"-storageNode={host}:{VM_STORAGE_PORTS['vmselect']}" for host in hosts),
+                ],
+            ),
+        )
+        return {
+            "cluster": [
+                {
+                    "name": f"{me.name}-{key}",
+                    "container": role,
+                    "kind": kind,
+                    "service": service,
+                    "headless": headless,
+                    "image": me.images[key],
+                    "args": args,
+                    "labels": {VM_ROLE_LABEL: role},
+                    "selector": selector_labels(plan, me) | {VM_ROLE_LABEL: role},
+                    "ports": {"http": self.ports[0].port, **(VM_STORAGE_PORTS if headless else {})},
+                    "replicas": nodes,
+                    "data": headless,
+                }
+                for key, role, kind, service, headless, args in roles
+            ]
+        }
 
 
 class StreamSettings(ComponentSettings):

@@ -29,9 +29,12 @@ from citykit.component import (
     Workload,
 )
 from citykit.registry import component
-from citykit.sizing import GiB, city, days
+from citykit.sizing import GB_per_day, GiB, Num, choose, city, days, figure
 
 CURL = Image("docker.io/curlimages/curl", "8.13.0")
+# MinIO's client, at the release the data lake ships, makes a replicated Loki's bucket.
+MC = Image("quay.io/minio/mc", "RELEASE.2025-04-16T18-13-26Z")
+CLUSTER_PORT = 9094  # Alertmanager's gossip
 
 # Prometheus v3.3.0 itself (static binaries built by `citykit tools install` from its Go module),
 # not Debian's 2.42, which is built without Kubernetes service discovery, the heart of the scrape
@@ -89,6 +92,31 @@ chown 65534:65534 /alertmanager
 class RetentionSettings(ComponentSettings):
     storage_gi: int | None = Field(None, ge=1, description="Volume size in GiB (default: derived).")
     retention_days: int = Field(30, ge=1, le=3650, description="Days of data kept.")
+
+
+class MetricsSettings(RetentionSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=4, description="Replicas, each scraping every target (default: derived)."
+    )
+
+
+class LogsSettings(RetentionSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=32, description="Replicas in the ring (default: derived)."
+    )
+    replication_factor: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description="Copies the replicas keep of each stream, at most `replicas` "
+        "(default: derived).",
+    )
+
+
+class AlertingSettings(ComponentSettings):
+    replicas: int | None = Field(
+        None, ge=1, le=5, description="Replicas in the gossip cluster (default: derived)."
+    )
 
 
 # Every active target of a job named after a component that runs for real must be up; the
@@ -206,7 +234,12 @@ class Prometheus(Component):
         "One scrape job per component that declares metrics (pods discovered in its namespace "
         "by its name label, relabelled with its layer and clause), and alert rules grouped by "
         "reference-model layer: a component down, a workload not ready. Pod discovery needs "
-        "read access to pods cluster-wide, declared as API access."
+        "read access to pods cluster-wide, declared as API access. Where the `replicas` figure "
+        "is above one (prod, staging) Prometheus runs as an HA pair: every replica scrapes "
+        "every target and evaluates every rule on its own volume, tells its series apart by "
+        "the `replica` external label (its pod's name), drops that label from the alerts it "
+        "sends, and sends them to every Alertmanager replica, which deduplicate them; a "
+        "single replica (dev, local) has no `replica` label."
     )
     requires = ("alerting",)
     real_run: ClassVar[str] = (
@@ -219,8 +252,15 @@ class Prometheus(Component):
     )
     images = {"main": Image("docker.io/prom/prometheus", "v3.3.0")}
     local_images = {"main": PROMETHEUS_LOCAL}
-    Settings = RetentionSettings
+    Settings = MetricsSettings
     sizing = (
+        SizingRule(
+            "replicas",
+            Num(2),
+            why="an HA pair, each replica scraping every target, so either one alone keeps "
+            "the metrics and the alerts going",
+            scales_with="replicas",
+        ),
         SizingRule(
             "storage_gi",
             GiB(40),
@@ -248,6 +288,7 @@ class Prometheus(Component):
     workload = Workload(
         Probe("http", "/-/ready"),
         kind="StatefulSet",
+        replicas="replicas",
         storage="storage_gi",
         data_path="/prometheus",
         config_path="/etc/prometheus",
@@ -258,13 +299,19 @@ class Prometheus(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         plan = build.plan
         alerting = plan.by_capability("alerting")
-        config = operations.prometheus_config(plan, alerting)
-        return {
+        replicated = build.component.replicas > 1
+        config = operations.prometheus_config(plan, alerting, replicated)
+        values: dict[str, Any] = {
             "config": {
                 "prometheus.yml": json.dumps(config, sort_keys=True, indent=1),
                 "rules.yml": json.dumps(operations.alert_rules(plan), sort_keys=True, indent=1),
             }
         }
+        if replicated:
+            # The `replica` external label is the pod's name, read from the environment.
+            values["extra_args"] = ["--enable-feature=expand-external-labels"]
+            values["field_env"] = [{"name": operations.POD_NAME, "field": "metadata.name"}]
+        return values
 
 
 @component
@@ -275,16 +322,39 @@ class Alertmanager(Component):
     summary: ClassVar[str] = "Alertmanager: groups and routes alerts by reference-model layer."
     docs: ClassVar[str] = (
         "Alerts are grouped by layer and component and routed to the city's on-call receiver "
-        "(a webhook the operations team configures)."
+        "(a webhook the operations team configures). Where the `replicas` figure is above one "
+        "(prod, staging) the replicas form a gossip cluster (a StatefulSet, peers by their "
+        "stable names, port 9094): Prometheus sends every alert to every replica, the cluster "
+        "shares silences and sends each notification once, and a restarted replica takes its "
+        "state back from its peers. A single replica (dev, local) is a Deployment with "
+        "clustering off."
     )
     images = {"main": Image("docker.io/prom/alertmanager", "v0.28.1")}
     local_images = {"main": ALERTMANAGER_LOCAL}
-    ports = (Port("http", 9093),)
+    Settings = AlertingSettings
+    sizing = (
+        SizingRule(
+            "replicas",
+            Num(2),
+            why="a gossip cluster that shares silences and notifies once, so either replica "
+            "alone keeps alerting",
+            scales_with="replicas",
+        ),
+    )
+    # Gossip among the replicas only (memberlist: TCP here; its UDP share passes the `-peers`
+    # policies too, which name no port). A single replica does not listen on it.
+    ports = (Port("http", 9093), Port("cluster", CLUSTER_PORT, exposed_to="self"))
     resources = Resources(cpu_millis=100, memory_mi=256)
     metrics = Metrics("http")
     checks = (Check("is ready", READY),)
+    # Not a quorum: every replica notifies on its own once its peers are out of reach (at worst
+    # a duplicate notification), so one replica down at a time is all the budget keeps.
+    # /-/ready answers once the web server runs, not on the cluster's state: a replica whose
+    # peers are unreachable still takes alerts, as it should.
     workload = Workload(
         Probe("http", "/-/ready"),
+        replicas="replicas",
+        peer_names=True,
         config_path="/etc/alertmanager",
         run_as=65534,
         args=(
@@ -304,7 +374,27 @@ class Alertmanager(Component):
             },
             "receivers": [{"name": "on-call"}],
         }
-        return {"config": {"alertmanager.yml": json.dumps(config, sort_keys=True, indent=1)}}
+        values: dict[str, Any] = {
+            "config": {"alertmanager.yml": json.dumps(config, sort_keys=True, indent=1)}
+        }
+        me = build.component
+        if me.replicas == 1:
+            # Alertmanager listens for gossip by default: a lone replica has no one to hear.
+            values["extra_args"] = ["--cluster.listen-address="]
+        else:
+            # The pod's IP as its address in the cluster: Alertmanager would otherwise look for
+            # a private (RFC 1918) address among its interfaces and refuse to start without one.
+            values["extra_args"] = [
+                f"--cluster.listen-address=0.0.0.0:{CLUSTER_PORT}",
+                f"--cluster.advertise-address=$(POD_IP):{CLUSTER_PORT}",
+                *(
+                    f"--cluster.peer={me.name}-{i}.{me.name}-headless.{me.namespace}.svc:"
+                    f"{CLUSTER_PORT}"
+                    for i in range(me.replicas)
+                ),
+            ]
+            values["field_env"] = [{"name": "POD_IP", "field": "status.podIP"}]
+        return values
 
 
 @component
@@ -361,24 +451,64 @@ class Loki(Component):
     layer = layers.OPERATIONS
     summary: ClassVar[str] = "Loki: log store; audit streams kept 180 days (等保 security audit)."
     docs: ClassVar[str] = (
-        "Single-binary Loki with a 180-day retention for audit streams (`stream=audit`) and 30 "
-        "days for the rest. Node-level log shipping needs a privileged agent, which restricted "
-        "Pod Security forbids in the city's namespaces: `citykit compliance` lists it as a gap "
-        "for the cluster operator."
+        "Loki in monolithic mode with a 180-day retention for audit streams (`stream=audit`) "
+        "and 30 days for the rest. Where the `replicas` figure is one (dev, local) it is a "
+        "single instance with its logs on its volume. Above one (prod, staging) it is scaled "
+        "out as upstream documents: the replicas form a memberlist ring through their headless "
+        "Service (gossip on port 7946, queries and pushes among them on gRPC port 9095, neither "
+        "open to other components), keep `replication_factor` copies of what they ingest, and "
+        "share chunks and index in the data lake (bucket `loki`, made by an init container "
+        "with MinIO's client; the lake's keys are copied into Loki's namespace and read from "
+        "the environment); the compactor, which applies retention, runs on one replica. A "
+        "replicated Loki requires the data lake. Node-level log shipping needs a privileged "
+        "agent, which restricted Pod Security forbids in the city's namespaces: `citykit "
+        "compliance` lists it as a gap for the cluster operator."
     )
-    images = {"main": Image("docker.io/grafana/loki", "3.4.3")}
-    Settings = RetentionSettings
+    replicated_requires = ("data-lake",)
+    images = {"main": Image("docker.io/grafana/loki", "3.4.3"), "mc": MC}
+    Settings = LogsSettings
     sizing = (
         SizingRule(
+            "replicas",
+            2 + city.daily_data_gb / GB_per_day(6_000),
+            why="a pair, and a replica more for each share of logs a single Loki ingests, the "
+            "logs being a fixed part of the city's data; rounded up, any city with data runs "
+            "a third, so that writes keep a majority of their copies while a replica is down",
+            scales_with="replicas",
+            maximum=32,
+        ),
+        SizingRule(
+            "replication_factor",
+            choose(figure("replicas") < 3, 1, 3),
+            why="copies of every stream kept by the replicas until it is flushed to the lake: a "
+            "write needs a majority of its copies, so three survive a replica down, while two "
+            "would stop writes whenever either is; a single copy below three replicas",
+            not_above="replicas",
+        ),
+        SizingRule(
             "storage_gi",
-            GiB(20) + city.daily_data_gb * days(180) / 300,
-            why="logs in proportion to the city's data, kept for the audit retention period",
+            choose(
+                figure("replicas") < 2,
+                GiB(20) + city.daily_data_gb * days(180) / 300,
+                GiB(20),
+            ),
+            why="a single instance keeps the logs, in proportion to the city's data, for the "
+            "audit retention period; replicas keep only their write-ahead log and index "
+            "caches, the logs being in the data lake",
             scales_with="size",
             unit="GiB",
         ),
     )
-    ports = (Port("http", 3100),)
+    # Among the replicas only: gRPC (pushes to the ingesters, queries, the scheduler's ring) and
+    # memberlist gossip. A single instance does not gossip.
+    ports = (
+        Port("http", 3100),
+        Port("grpc", 9095, exposed_to="self"),
+        Port("memberlist", operations.MEMBERLIST_PORT, exposed_to="self"),
+    )
     resources = Resources(cpu_millis=250, memory_mi=1024)
+    # Only where replicated (a peer of the data lake): the lake's keys, for its bucket.
+    secrets = (SecretSpec("lake", ("user", "password"), same_as="data-lake:root"),)
     stateful: ClassVar[bool] = True
     metrics = Metrics("http")
     # The audit stream is what must survive (等保 security audit): exported nightly.
@@ -392,6 +522,7 @@ class Loki(Component):
     workload = Workload(
         Probe("http", "/ready"),
         kind="StatefulSet",
+        replicas="replicas",
         storage="storage_gi",
         data_path="/loki",
         config_path="/etc/loki",
@@ -400,6 +531,37 @@ class Loki(Component):
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
-        return {
-            "config": {"loki.yaml": json.dumps(operations.loki_config(), sort_keys=True, indent=1)}
+        me = build.component
+        lake = build.plan.by_capability("data-lake")
+        config = operations.loki_config(me, lake)
+        values: dict[str, Any] = {
+            "config": {"loki.yaml": json.dumps(config, sort_keys=True, indent=1)}
         }
+        if me.replicas == 1:
+            return values
+        keys = [
+            {"name": operations.S3_ACCESS_KEY, "secret": f"{me.name}-lake", "key": "user"},
+            {"name": operations.S3_SECRET_KEY, "secret": f"{me.name}-lake", "key": "password"},
+        ]
+        lake_host = config["common"]["storage"]["s3"]["endpoint"]
+        values |= {
+            "extra_args": ["-config.expand-env=true", "-target=all"],
+            "field_env": [{"name": operations.POD_IP, "field": "status.podIP"}],
+            "secret_env": keys,
+            # Loki does not make its bucket. mc fails until the lake answers, and the init
+            # container is run again (with back-off) until it has made it or found it made.
+            "init_containers": [
+                {
+                    "name": "bucket",
+                    "image": me.images["mc"],
+                    "args": ["mb", "--ignore-existing", f"lake/{operations.LOKI_BUCKET}"],
+                    "secret_env": keys,
+                    "env": {
+                        "MC_CONFIG_DIR": "/tmp/.mc",
+                        "MC_HOST_lake": f"http://$({operations.S3_ACCESS_KEY}):"
+                        f"$({operations.S3_SECRET_KEY})@{lake_host}",
+                    },
+                }
+            ],
+        }
+        return values

@@ -271,6 +271,99 @@ def test_verify_fails_on_a_wrong_password_in_a_secret(city: City) -> None:
         )
 
 
+DATA = "yuhang-data"
+POSTGIS_PODS = "app.kubernetes.io/name=postgis,app.kubernetes.io/instance=yuhang"
+
+
+def _psql(city: City, pod: str, sql: str) -> str:
+    """SQL as the superuser over the pod's own socket (trusted locally, no password)."""
+    result = city.kubectl(
+        "exec", "-n", DATA, pod, "-c", "postgis", "--",
+        "psql", "-h", "/var/run/postgresql", "-U", "postgres", "-d", "city", "-Atc", sql,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{pod}: {sql}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def _service_target(city: City) -> str | None:
+    """The pod behind the `postgis` Service: Patroni's leader writes its address there."""
+    endpoints = city.get("endpoints", "-n", DATA, "postgis")
+    addresses = [a["ip"] for s in endpoints.get("subsets") or [] for a in s.get("addresses", [])]
+    pods = {
+        p["status"].get("podIP"): p["metadata"]["name"]
+        for p in city.get("pods", "-n", DATA, "-l", POSTGIS_PODS)["items"]
+    }
+    return pods.get(addresses[0]) if len(addresses) == 1 else None
+
+
+def _until(what: str, check: Any, timeout: float) -> float:
+    started = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - started
+        except AssertionError:
+            pass
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(1)
+
+
+def test_database_fails_over_to_its_standby_with_the_data(city: City) -> None:
+    """`local` runs PostgreSQL as two Patroni members. Deleting the primary's pod must move the
+    Service to the standby, promoted, with what was written before; the deleted member comes
+    back as the new standby."""
+    _wait_real_pods_ready(city)
+    pods = [
+        p["metadata"]["name"] for p in city.get("pods", "-n", DATA, "-l", POSTGIS_PODS)["items"]
+    ]
+    assert len(pods) == 2, pods
+    _until("the Service points at one member", lambda: _service_target(city), 120)
+    primary = _service_target(city)
+    assert primary is not None
+    standby = next(p for p in pods if p != primary)
+    assert _psql(city, primary, "SELECT pg_is_in_recovery()") == "f"
+    assert _psql(city, standby, "SELECT pg_is_in_recovery()") == "t"
+    marker = f"failover-{time.time_ns()}"
+    _psql(
+        city,
+        primary,
+        "CREATE TABLE IF NOT EXISTS citykit_failover (marker text NOT NULL); "
+        f"INSERT INTO citykit_failover VALUES ('{marker}')",
+    )
+    marked = f"SELECT count(*) FROM citykit_failover WHERE marker = '{marker}'"
+    # Replication is asynchronous: the test deletes the primary once the standby has the row,
+    # as Patroni only promotes a standby within maximum_lag_on_failover.
+    _until("the standby replays the row", lambda: _psql(city, standby, marked) == "1", 60)
+    deleted = city.kubectl("delete", "pod", "-n", DATA, primary, "--wait=false")
+    assert deleted.returncode == 0, deleted.stderr
+    took = _until(
+        f"the Service points at {standby}, promoted",
+        lambda: (
+            _service_target(city) == standby
+            and _psql(city, standby, "SELECT pg_is_in_recovery()") == "f"
+        ),
+        120,
+    )
+    print(f"failover: {primary} deleted, {standby} primary behind the Service in {took:.1f}s")
+    assert _psql(city, standby, marked) == "1"
+    rejoined = _until(
+        f"{primary} streams from {standby} again",
+        lambda: (
+            _psql(
+                city, standby, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+            )
+            == "1"
+            and _psql(city, primary, marked) == "1"
+        ),
+        240,
+    )
+    print(f"rejoined as standby {rejoined:.1f}s after the promotion")
+    code, checks = verify(city, "--layer", "data")
+    assert code == 0, _failures(checks)
+    _psql(city, standby, "DROP TABLE citykit_failover")
+
+
 def test_restore_drill_restores_the_database(city: City) -> None:
     code, checks = verify(city, "--layer", "data", "--restore-drill")
     drills = {c["component"]: c for c in checks if c["check"].startswith("restore drill")}

@@ -70,9 +70,12 @@ def test_two_replicas_of_a_quorum_system_may_lose_none() -> None:
     assert budget["spec"]["minAvailable"] == 2
 
 
-def test_one_real_replica_each_in_local_needs_no_budget() -> None:
+def test_in_local_only_the_database_shown_failing_over_has_a_budget() -> None:
+    # local runs one replica of everything but PostgreSQL (two Patroni members, for the real
+    # tier's failover test): a single replica needs no budget.
     result = compiler.compile_city(EXAMPLE, "local")
-    assert not [o for o in result.objects() if o["kind"] == "PodDisruptionBudget"]
+    budgets = [o for o in result.objects() if o["kind"] == "PodDisruptionBudget"]
+    assert [b["metadata"]["name"] for b in budgets] == ["postgis"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

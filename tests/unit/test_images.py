@@ -306,8 +306,10 @@ def test_images_list_json(tmp_path: Path) -> None:
     rows = json.loads(_cli(tmp_path, "list", "-o", "json").stdout)
     by = {(r["component"], r["image"]): r for r in rows}
     postgis = by[("postgis", "main")]
-    assert postgis["recipe"] and postgis["localRef"] == "citykit.local/postgis/main:15-3.3"
-    assert postgis["upstream"] == "docker.io/postgis/postgis:17-3.5"
+    assert (
+        postgis["recipe"] and postgis["localRef"] == "citykit.local/postgis/main:15-3.3-patroni-3.0"
+    )
+    assert postgis["upstream"] == "ghcr.io/zalando/spilo-17:4.0-p2"
     assert postgis["differsFromUpstream"] is True and postgis["state"] == "not built"
     assert by[("node-red", "main")]["differsFromUpstream"] is False
     assert by[("emqx", "broker")]["recipe"] is False and by[("emqx", "broker")]["state"] is None

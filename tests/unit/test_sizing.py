@@ -232,7 +232,7 @@ def test_a_dependent_figure_reads_the_override(write_profile) -> None:
     kafka = megacity(write_profile, replicas=5)
     assert kafka.size("replicas") == 5
     assert kafka.size("storage_gi") == math.ceil(7 * 86_400 * 800_000 * 1024 * 3 / 5 / 1024**3 + 20)
-    assert [s.source for s in kafka.sizing] == ["override", "derived", "derived"]
+    assert [s.source for s in kafka.sizing] == ["override", "derived", "derived", "derived"]
 
 
 # --- formulas that cannot be right fail where they are written -----------------------------------
