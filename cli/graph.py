@@ -20,6 +20,25 @@ class GraphFormat(StrEnum):
     mermaid = "mermaid"
     dot = "dot"
     svg = "svg"
+    png = "png"
+
+
+# Formats Graphviz draws from the dot text.
+_RENDERED = {GraphFormat.svg, GraphFormat.png}
+
+
+def _render(text: str, graph_format: GraphFormat) -> bytes:
+    binary = shutil.which("dot")
+    if binary is None:
+        raise ToolMissing(
+            f"{graph_format} output needs Graphviz's `dot`, which is not installed",
+            hint="apt-get install graphviz, or use --format dot / mermaid",
+        )
+    command = [binary, *diagram.RENDER_ARGS, f"-T{graph_format}"]
+    result = subprocess.run(command, input=text.encode(), capture_output=True, check=False)
+    if result.returncode != 0:
+        raise OperationFailed(f"dot failed: {result.stderr.decode(errors='replace')}")
+    return result.stdout
 
 
 def register(app: typer.Typer) -> None:
@@ -28,28 +47,22 @@ def register(app: typer.Typer) -> None:
         profile: ProfileOption,
         env: EnvOption = "dev",
         graph_format: Annotated[
-            GraphFormat, typer.Option("--format", "-f", help="mermaid, dot or svg (needs dot).")
+            GraphFormat,
+            typer.Option("--format", "-f", help="mermaid, dot, or svg / png (these need dot)."),
         ] = GraphFormat.mermaid,
         out: Annotated[
             Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
         ] = None,
     ) -> None:
-        """Draw the city's components by reference-model layer with their dependencies."""
+        """Draw the city's components as the reference model's figure: layers stacked bottom-up,
+        security and operations at the sides, the foundations as a base band, and what each
+        component requires or uses as arrows."""
         plan = compiler.plan(profile, env)
         text = diagram.mermaid(plan) if graph_format is GraphFormat.mermaid else diagram.dot(plan)
-        data = text.encode()
-        if graph_format is GraphFormat.svg:
-            binary = shutil.which("dot")
-            if binary is None:
-                raise ToolMissing(
-                    "svg output needs Graphviz's `dot`, which is not installed",
-                    hint="apt-get install graphviz, or use --format dot / mermaid",
-                )
-            result = subprocess.run([binary, "-Tsvg"], input=data, capture_output=True, check=False)
-            if result.returncode != 0:
-                raise OperationFailed(f"dot failed: {result.stderr.decode(errors='replace')}")
-            data = result.stdout
+        data = _render(text, graph_format) if graph_format in _RENDERED else text.encode()
         if out is None:
+            if graph_format is GraphFormat.png:
+                raise typer.BadParameter("png is binary: give --out FILE", param_hint="--out")
             typer.echo(data.decode(), nl=False)
             return
         out.write_bytes(data)
