@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import Format, OutputOption
+from citykit.cli.options import EnvOption, Format, OutputOption
 from rich.table import Table
 
 from citykit import security
@@ -28,14 +28,13 @@ ProfileArg = Annotated[
         help="Shape nodes from this city profile (a zone and edge nodes per district).",
     ),
 ]
-EnvArg = Annotated[str | None, typer.Option("--env", "-e", help="Environment (default dev).")]
 ProviderArg = Annotated[
     str | None,
     typer.Option("--provider", help="local or kind (default: the environment's, else local)."),
 ]
 NameArg = Annotated[
     str | None,
-    typer.Option("--name", help="Cluster name (default: the environment's, else citykit)."),
+    typer.Option("--name", help="Cluster name (default: the environment's)."),
 ]
 
 
@@ -50,7 +49,7 @@ def _local_only(provider: str) -> None:
 @app.command()
 def up(
     profile: ProfileArg = None,
-    env: EnvArg = None,
+    env: EnvOption = "dev",
     provider: ProviderArg = None,
     name: NameArg = None,
 ) -> None:
@@ -72,7 +71,7 @@ def up(
 @app.command()
 def down(
     profile: ProfileArg = None,
-    env: EnvArg = None,
+    env: EnvOption = "dev",
     provider: ProviderArg = None,
     name: NameArg = None,
 ) -> None:
@@ -90,15 +89,19 @@ def down(
     output.say(f"stopped cluster {target.name!r} and removed its state")
 
 
+# Every command defaults to dev, as every other command does: after `citykit up -p city.yaml`,
+# `citykit cluster kubeconfig` finds that environment's cluster (citykit-dev).
 @app.command()
-def kubeconfig(profile: ProfileArg = None, env: EnvArg = None, name: NameArg = None) -> None:
+def kubeconfig(profile: ProfileArg = None, env: EnvOption = "dev", name: NameArg = None) -> None:
     """Print the path of the local cluster's kubeconfig file."""
     target = providers.target(profile, env, "local", name)
     cluster = LocalCluster(target.name)
     if not cluster.exists():
         raise InputError(
             f"no local cluster named {target.name!r}",
-            hint=f"start it with `citykit cluster up --name {target.name}`",
+            hint="start it with `citykit cluster up "
+            + (f"--name {name}`" if name else f"-e {env}`")
+            + " (`citykit up` starts it too)",
         )
     output.say(str(cluster.kubeconfig))
 
@@ -106,7 +109,7 @@ def kubeconfig(profile: ProfileArg = None, env: EnvArg = None, name: NameArg = N
 @app.command()
 def status(
     profile: ProfileArg = None,
-    env: EnvArg = None,
+    env: EnvOption = "dev",
     name: NameArg = None,
     output_format: OutputOption = Format.table,
 ) -> None:

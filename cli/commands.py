@@ -18,6 +18,7 @@ COMMANDS = (
     "schema",
     "compliance",
     "graph",
+    "diff",
     "up",
     "preview",
     "destroy",
@@ -26,6 +27,7 @@ COMMANDS = (
     "status",
     "verify",
     "outputs",
+    "doctor",
 )
 GROUPS = ("cluster", "images", "tools")
 

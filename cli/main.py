@@ -25,14 +25,41 @@ def _register() -> None:
     # Imported here so `citykit --help` stays fast and a broken optional module names itself.
     from citykit.cli import commands
 
+    _plain_help_types()
     commands.register(app)
+
+
+def _plain_help_types() -> None:
+    """Help pages name what an option takes, and nothing for a flag: typer 0.29 prints `<bool>`
+    after every flag (--help, --yes) as if it took a value, and `<list[str]>` after a repeatable
+    option, which takes one value per use. Its options are built inside typer (the help option
+    too), so the one place to say it is the method that names the type."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "citykit", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        shown = original(self, ctx)
+        if shown and shown.startswith("<list[") and shown.endswith("]>"):
+            return f"<{shown[6:-2]}>"
+        return shown
+
+    display_type_rich.citykit = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def main() -> None:
     """Entry point: run the app, turning every CitykitError into its message and exit code."""
     _register()
     try:
-        app(standalone_mode=False)
+        # Not standalone, typer returns the code of an Exit (130 for Ctrl-C) instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CitykitError as error:
         from citykit.cli import output
 
