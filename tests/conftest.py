@@ -12,6 +12,42 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "yuhang.yaml"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
+# The tiers whose tests share a cluster (started by a session or module fixture) or what it is
+# built from: each is one pytest-xdist group. `make test` runs `-n 3 --dist loadgroup`, where such
+# fixtures run once per worker, so each tier is kept whole in one worker: two workers must not each
+# start its cluster (the real node's API server port 6443, bridge and iptables chains exist once
+# per host) nor build its images. The two tiers' clusters differ in name, state directory and ports,
+# so the tiers run beside each other while the unit and Pulumi mock tests spread over the workers.
+# Without xdist the mark does nothing.
+CLUSTER_TIERS = ("real", "e2e")
+
+
+# tryfirst: xdist reads the group in its own (plain) implementation of this hook. The e2e mark is
+# added by tests/e2e/conftest.py's, also tryfirst, which runs before: it is registered later.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = next((t for t in CLUSTER_TIERS if item.get_closest_marker(t)), None)
+        if tier is not None:
+            item.add_marker(pytest.mark.xdist_group(tier))
+
+
+# xdist tells the controller a test's group by appending `@group` to its node id; where that stops
+# working it says nothing (pytest 9.2 with xdist 3.8: pytest-dev/pytest-xdist#1386) and two workers
+# would each start a tier's cluster. Every test under tests/e2e is marked e2e, so one without the
+# suffix means the groups were lost.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [i for i in ids if i.startswith("tests/e2e/") and "@" not in i]
+    if lost:
+        pytest.exit(
+            f"pytest-xdist ignored the xdist_group marks (e.g. {lost[0]}): the cluster tiers "
+            "cannot be kept in one worker; see pytest-dev/pytest-xdist#1386",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
 
 def example_data() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))

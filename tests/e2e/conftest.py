@@ -25,6 +25,9 @@ CLI = [sys.executable, "-m", "citykit.cli"]
 CLUSTER_NAME = "citykit-dev"  # environments/dev.yaml cluster.name
 
 
+# tryfirst, as tests/conftest.py's, which puts the tier in one xdist group by this mark: of two
+# tryfirst implementations the later registered (this subdirectory's) runs first.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
