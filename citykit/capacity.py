@@ -104,7 +104,7 @@ def _requests(container: Mapping[str, Any]) -> Amounts:
     )
 
 
-def _pod_requests(pod_spec: Mapping[str, Any]) -> Amounts:
+def pod_requests(pod_spec: Mapping[str, Any]) -> Amounts:
     """What the scheduler reserves for one pod: the containers' requests together, or the
     largest init container's (they run one at a time, before the others) where that is more."""
     running = sum((_requests(c) for c in pod_spec.get("containers") or []), Amounts())
@@ -146,7 +146,7 @@ def _object_demand(
     pool = _pool_of(pod_spec)
     replicas = nodes_in.get(pool, 0) if kind == "DaemonSet" else int(spec.get("replicas", 1))
     claims = sum(_claim_bytes(t) for t in spec.get("volumeClaimTemplates") or [])
-    return pool, (_pod_requests(pod_spec) + Amounts(storage_bytes=claims)).times(replicas)
+    return pool, (pod_requests(pod_spec) + Amounts(storage_bytes=claims)).times(replicas)
 
 
 def _provided(nodes: Iterable[NodeSpec]) -> dict[str, tuple[int, Amounts]]:

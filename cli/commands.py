@@ -19,6 +19,7 @@ COMMANDS = (
     "compliance",
     "graph",
     "diff",
+    "simulate",
     "up",
     "preview",
     "destroy",

@@ -9,6 +9,7 @@ are kept in `<state>/clusters/<name>/state.json`."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,8 +46,40 @@ KWOK_VOLUME_ROOT = "/var/lib/citykit-local"
 STORAGE_CLASS = "citykit-local"
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 90.0
+# Connections that register simulated nodes at once (register_nodes).
+PARALLEL_REGISTRATIONS = 4
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Settings that follow the number of simulated nodes. kwok renews each node's lease every
+    quarter of its duration, like a kubelet; at a thousand nodes the default 40 s would be 100
+    writes a second, which alone keeps two cores busy. The lease grows with the node count so
+    renewals stay at most RENEWALS_PER_SECOND, and the node lifecycle controller's grace period
+    with it (else it would mark nodes NotReady between renewals)."""
+
+    nodes: int
+
+    RENEWALS_PER_SECOND = 10
+    MIN_LEASE_SECONDS = 40
+
+    @property
+    def lease_seconds(self) -> int:
+        renewals_need = -(-4 * self.nodes // self.RENEWALS_PER_SECOND)  # ceil
+        return max(self.MIN_LEASE_SECONDS, renewals_need)
+
+    @property
+    def grace_seconds(self) -> int:
+        # Kubernetes' default (50 s) for the default lease: a renewal may come a little late.
+        return self.lease_seconds + 10
+
+    @property
+    def timeout(self) -> float:
+        """How long to wait for the nodes: registering and initialising a thousand takes a
+        while on two cores."""
+        return START_TIMEOUT + self.nodes * 0.2
 
 
 @dataclass(frozen=True)
@@ -176,6 +210,7 @@ class LocalCluster:
             ports.update(
                 {name: _free_port() for name in ("kubelet", "kubelet-healthz", "kube-proxy")}
             )
+        scale = Scale(len(nodes))
         self._write_state(ports, {}, {"real_node": bool(node), "sysctls": saved_sysctls})
         if node:
             say("preparing the real node's network (bridge citykit0, forwarding)")
@@ -211,13 +246,14 @@ class LocalCluster:
         self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), "etcd")
         start("kube-apiserver", self._apiserver_args(ports, real_node=bool(node)))
         self._wait(self._healthy, "kube-apiserver")
-        start("kube-controller-manager", self._controller_manager_args(ports))
+        start("kube-controller-manager", self._controller_manager_args(ports, scale))
         start("kube-scheduler", self._scheduler_args(ports))
         (self.dir / "kwok.yaml").write_text(self._kwok_config(node))
-        start("kwok", self._kwok_args(ports))
+        start("kwok", self._kwok_args(ports, scale))
         say(f"registering {len(nodes)} simulated nodes and the {STORAGE_CLASS} StorageClass")
-        self.apply([node_object(n) for n in nodes] + [_storage_class()])
-        self._wait(lambda: self._nodes_ready(len(nodes)), "nodes Ready")
+        self.apply([_storage_class()])
+        self.register_nodes([node_object(n) for n in nodes])
+        self._wait(lambda: self._nodes_ready(len(nodes)), "nodes Ready", scale.timeout)
         self._wait(self._default_service_account, "the default ServiceAccount")
         if node:
             self._start_node(node, ports, start, say)
@@ -331,9 +367,83 @@ class LocalCluster:
             raise OperationFailed(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
-    def apply(self, objects: list[dict[str, Any]]) -> None:
-        text = yaml.safe_dump_all(objects, sort_keys=False)
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=text)
+    def apply(self, objects: list[dict[str, Any]], parallel: int = 1) -> None:
+        """Server-side apply `objects`, in order; with `parallel`, split among that many kubectl
+        processes at once (for objects that do not depend on each other). Ctrl-C stops them."""
+        chunks = [objects[i::parallel] for i in range(parallel) if objects[i::parallel]]
+        if len(chunks) <= 1:
+            text = yaml.safe_dump_all(objects, sort_keys=False)
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=text)
+            return
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise ToolMissing("kubectl is not installed", hint="install kubectl (Debian: kubectl)")
+        work = self.dir / "apply"
+        work.mkdir(exist_ok=True)
+        running: list[tuple[subprocess.Popen[bytes], Path]] = []
+        try:
+            for index, chunk in enumerate(chunks):
+                manifest, log = work / f"{index}.yaml", work / f"{index}.log"
+                manifest.write_text(yaml.safe_dump_all(chunk, sort_keys=False))
+                with log.open("wb") as out:
+                    process = subprocess.Popen(
+                        [
+                            kubectl,
+                            "--kubeconfig",
+                            str(self.kubeconfig),
+                            "apply",
+                            "--server-side",
+                            "--force-conflicts",
+                            "-f",
+                            str(manifest),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=out,
+                        stdin=subprocess.DEVNULL,
+                    )
+                running.append((process, log))
+            failed = [log for process, log in running if process.wait() != 0]
+        finally:
+            for process, _ in running:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        if failed:
+            raise OperationFailed(
+                "kubectl apply failed: " + failed[0].read_text(errors="replace").strip()
+            )
+
+    def register_nodes(self, nodes: list[dict[str, Any]]) -> None:
+        """Create the Node objects over PARALLEL_REGISTRATIONS keep-alive connections to the API
+        server. kubectl sends a large batch slowly (a thousand nodes took minutes on two cores;
+        these are seconds), and nodes depend on nothing, so they need no apply semantics."""
+        port = (self._state() or {})["ports"]["kube-apiserver"]
+        context = self._admin_context()
+
+        def create(chunk: list[dict[str, Any]]) -> None:
+            connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+            try:
+                for node in chunk:
+                    connection.request(
+                        "POST",
+                        "/api/v1/nodes",
+                        body=json.dumps(node),
+                        headers={"Content-Type": "application/json"},
+                    )
+                    response = connection.getresponse()
+                    body = response.read()
+                    # 409: registered before (an earlier attempt); nodes are never changed.
+                    if response.status not in (200, 201, 409):
+                        raise OperationFailed(
+                            f"registering node {node['metadata']['name']} failed: "
+                            f"HTTP {response.status}: {body[:500].decode(errors='replace')}"
+                        )
+            finally:
+                connection.close()
+
+        chunks = [nodes[i::PARALLEL_REGISTRATIONS] for i in range(PARALLEL_REGISTRATIONS)]
+        with ThreadPoolExecutor(max_workers=PARALLEL_REGISTRATIONS) as pool:
+            list(pool.map(create, [c for c in chunks if c]))  # list(): re-raises a failure
 
     def nodes(self) -> list[dict[str, Any]]:
         result = self.kubectl("get", "nodes", "-o", "json", check=False)
@@ -460,9 +570,10 @@ class LocalCluster:
             "--profiling=false",
         ]
 
-    def _controller_manager_args(self, ports: dict[str, int]) -> list[str]:
+    def _controller_manager_args(self, ports: dict[str, int], scale: Scale) -> list[str]:
         pki = self.dir / "pki"
         return [
+            f"--node-monitor-grace-period={scale.grace_seconds}s",
             f"--kubeconfig={self.kubeconfig}",
             f"--authentication-kubeconfig={self.kubeconfig}",
             f"--authorization-kubeconfig={self.kubeconfig}",
@@ -488,14 +599,14 @@ class LocalCluster:
             "--profiling=false",
         ]
 
-    def _kwok_args(self, ports: dict[str, int]) -> list[str]:
+    def _kwok_args(self, ports: dict[str, int], scale: Scale) -> list[str]:
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--config={self.dir / 'kwok.yaml'}",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
             # Renew node leases like a kubelet does; without them the node lifecycle controller
-            # marks every node NotReady after 40s and flips its pods to not ready.
-            "--node-lease-duration-seconds=40",
+            # marks every node NotReady after its grace period and flips its pods to not ready.
+            f"--node-lease-duration-seconds={scale.lease_seconds}",
             f"--server-address=127.0.0.1:{ports['kwok']}",
             f"--cidr={realnode.SIMULATED_POD_CIDR.replace('.0/', '.1/')}",
             f"--node-ip={realnode.SIMULATED_NODE_IP}",
@@ -521,14 +632,18 @@ class LocalCluster:
         except OSError:
             return False
 
+    def _admin_context(self) -> ssl.SSLContext:
+        pki = self.dir / "pki"
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return context
+
     def _healthy(self) -> bool:
         state = self._state()
         if not state:
             return False
-        pki = self.dir / "pki"
         try:
-            context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-            context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+            context = self._admin_context()
         except (OSError, ssl.SSLError):
             return False
         return self._http_ok(
@@ -536,15 +651,13 @@ class LocalCluster:
         )
 
     def _nodes_ready(self, count: int) -> bool:
-        ready = [
-            n
-            for n in self.nodes()
-            if any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in n.get("status", {}).get("conditions", [])
-            )
-        ]
-        return len(ready) >= count
+        # The server's table (NAME STATUS ...), not the objects: polled while a thousand nodes
+        # start, their JSON would be megabytes a time.
+        result = self.kubectl("get", "nodes", "--no-headers", check=False)
+        if result.returncode != 0:
+            return False
+        statuses = [line.split()[1] for line in result.stdout.splitlines() if len(line.split()) > 1]
+        return sum(status.split(",")[0] == "Ready" for status in statuses) >= count
 
     def _addons_ready(self) -> bool:
         """Cluster DNS answers and NetworkPolicies are enforced before any city pod starts."""
@@ -571,8 +684,9 @@ class LocalCluster:
             == 0
         )
 
-    def _wait(self, check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+    def _wait(self, check: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        pause = 0.25
         while time.monotonic() < deadline:
             for name, process in self._started.items():
                 if process.poll() is not None:
@@ -584,9 +698,12 @@ class LocalCluster:
                     )
             if check():
                 return
-            time.sleep(0.25)
+            time.sleep(pause)
+            # Checks are API calls: a slow start is polled less often, so the polling does not
+            # take the CPU the control plane needs (a list of a thousand nodes is megabytes).
+            pause = min(2.0, pause * 1.2)
         raise OperationFailed(
-            f"timed out after {START_TIMEOUT:.0f}s waiting for {what}",
+            f"timed out after {timeout:.0f}s waiting for {what}",
             hint=f"logs: {self.dir / 'logs'}",
         )
 
