@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +25,12 @@ from citykit.deploy.progress import Tracker
 from citykit.errors import CitykitError, InputError, OperationFailed
 
 Say = Callable[[str], None]
+
+
+class Interrupted(CitykitError):
+    """Ctrl-C stopped an engine operation; the engine cancelled it cleanly (exit 130)."""
+
+    exit_code = 130
 
 
 class DriftFound(CitykitError):
@@ -43,16 +51,18 @@ class Invocation:
         return " ".join(shlex.quote(a) for a in args)
 
 
-def _engine_error(error: Exception, tracker: Tracker, rerun: str) -> CitykitError:
+def _engine_error(error: Exception, tracker: Tracker | None, rerun: str) -> CitykitError:
     from pulumi import automation as auto
 
+    if "incorrect passphrase" in str(error):
+        return _wrong_passphrase()
     if isinstance(error, auto.ConcurrentUpdateError):
         return InputError(
             "another citykit/pulumi operation is running on this stack right now",
             hint="wait for it to finish; if its process was killed, run the command again — "
             "citykit clears a lock whose process is gone",
         )
-    if tracker.failures:
+    if tracker is not None and tracker.failures:
         first = tracker.failures[0]
         where = (
             f"{first['component']}: {first['resource']}"
@@ -64,6 +74,21 @@ def _engine_error(error: Exception, tracker: Tracker, rerun: str) -> CitykitErro
     text = str(getattr(error, "stderr", "") or error).strip().splitlines()
     return OperationFailed(
         "the Pulumi engine failed:\n" + "\n".join(text[-15:]), hint=f"re-run: {rerun}"
+    )
+
+
+def _wrong_passphrase() -> InputError:
+    """The secrets passphrase does not open the stack: say where it came from. The engine
+    stops at the first secret it cannot decrypt, before it writes anything."""
+    from citykit.deploy.engine import PASSPHRASE_VARIABLES, passphrase_source
+
+    source = passphrase_source()
+    origin = f"the key file {source}" if not isinstance(source, str) else f"${source}"
+    return InputError(
+        f"the passphrase from {origin} does not decrypt this stack's secrets (its generated "
+        "credentials); nothing was changed",
+        hint="use the passphrase the stack was created with: set it in "
+        f"{' or '.join(PASSPHRASE_VARIABLES)}, or unset them to use citykit's key file",
     )
 
 
@@ -149,6 +174,45 @@ def recover_interrupted(deployment: Deployment, say: Say) -> None:
 
 
 @contextmanager
+def _cancellable(say: Say) -> Iterator[list[bool]]:
+    """Ctrl-C during an engine operation. The terminal signals the whole process group, so the
+    engine gets it too and cancels: it starts nothing new, lets the operations in flight end,
+    writes the state and releases the stack's lock. Exiting under it (Python's default) would
+    leave the engine running without its program, and a re-run meeting its lock. So the first
+    Ctrl-C only marks the run interrupted and citykit waits for the engine; a second one stops at
+    once (the next run clears the lock and recovers the pending operations)."""
+    interrupted: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # signal handlers belong to the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        if interrupted:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        interrupted.append(True)
+        say(
+            "interrupted: the engine is finishing the operations in flight, then stops "
+            "(Ctrl-C again to stop at once)"
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(verb: str, rerun: str) -> Interrupted:
+    return Interrupted(
+        f"`citykit {verb}` was interrupted: the engine cancelled the operation after the steps "
+        "in flight, saved the state and released the stack's lock",
+        hint=f"run it again to finish: {rerun}",
+    )
+
+
+@contextmanager
 def _no_read_back(stack: Any, tracker: Tracker) -> Iterator[None]:
     """The SDK's `Stack.up` runs `pulumi stack output` and `pulumi stack history` after the
     update, about a second of a ten-second no-op `up`. The same facts are already at hand: the
@@ -184,38 +248,16 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
     stack = deployment.open(start_cluster=True, progress=say)
     clear_stale_lock(deployment, say)
     tracker = _tracker(compiled, json_output, "deploying")
-    try:
-        recover_interrupted(deployment, say)
-        deployment.ensure_generated_secrets()
-        target = deployment.access.description if deployment.access else "cluster"
-        say(f"deploying {deployment.name} to the {target}")
-        # `up` repairs drift (hand edits, deleted objects) instead of comparing with the last
-        # recorded state only, so what changed in the cluster is read first: only the objects
-        # whose content moved (citykit/deploy/freshness.py); when that cannot be told, the
-        # engine refreshes everything in the same run.
-        stale = freshness.stale_urns(deployment.backend_url(), deployment.name, deployment.access)
-        with tracker:
-            if stale:
-                say(f"reading {len(stale)} objects that changed in the cluster")
-                stack.refresh(
-                    target=stale,
-                    parallel=PARALLEL,
-                    color="never",
-                    on_output=lambda _: None,
-                    suppress_progress=True,
-                )
-            with _no_read_back(stack, tracker):
-                result = stack.up(
-                    refresh=stale is None,
-                    parallel=PARALLEL,
-                    on_event=tracker.on_event,
-                    color="never",
-                    suppress_outputs=True,
-                    suppress_progress=True,
-                    on_output=lambda _: None,
-                )
-    except Exception as error:  # the Automation API raises CommandError subclasses
-        raise _engine_error(error, tracker, how.command("up", "--yes")) from None
+    rerun = how.command("up", "--yes")
+    with _cancellable(say) as interrupted:
+        try:
+            result = _up(deployment, stack, tracker, interrupted, say)
+        except Exception as error:  # the Automation API raises CommandError subclasses
+            if interrupted:
+                raise _interrupted("up", rerun) from None
+            raise _engine_error(error, tracker, rerun) from None
+    if interrupted:
+        raise _interrupted("up", rerun)
     return {
         "stack": deployment.name,
         "result": result.summary.result,
@@ -225,16 +267,54 @@ def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> d
     }
 
 
+def _up(
+    deployment: Deployment, stack: Any, tracker: Tracker, interrupted: list[bool], say: Say
+) -> Any:
+    """The engine's part of `up`: recover an interrupted run, read what changed, update. Nothing
+    new is started once Ctrl-C was pressed."""
+    recover_interrupted(deployment, say)
+    deployment.ensure_generated_secrets()
+    target = deployment.access.description if deployment.access else "cluster"
+    say(f"deploying {deployment.name} to the {target}")
+    # `up` repairs drift (hand edits, deleted objects) instead of comparing with the last
+    # recorded state only, so what changed in the cluster is read first: only the objects whose
+    # content moved (citykit/deploy/freshness.py); when that cannot be told, the engine
+    # refreshes everything in the same run.
+    stale = freshness.stale_urns(deployment.backend_url(), deployment.name, deployment.access)
+    with tracker:
+        if stale and not interrupted:
+            say(f"reading {len(stale)} objects that changed in the cluster")
+            stack.refresh(
+                target=stale,
+                parallel=PARALLEL,
+                color="never",
+                on_output=lambda _: None,
+                suppress_progress=True,
+            )
+        if interrupted:
+            return None
+        with _no_read_back(stack, tracker):
+            return stack.up(
+                refresh=stale is None,
+                parallel=PARALLEL,
+                on_event=tracker.on_event,
+                color="never",
+                suppress_outputs=True,
+                suppress_progress=True,
+                on_output=lambda _: None,
+            )
+
+
 def preview(
     compiled: Compiled, how: Invocation, *, json_output: bool, say: Say, refresh: bool = False
 ) -> dict[str, Any]:
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=False, progress=say)
     clear_stale_lock(deployment, say)
-    deployment.ensure_generated_secrets()
     tracker = _tracker(compiled, json_output, "previewing")
     tracker.live_display, tracker.quiet = False, True
     try:
+        deployment.ensure_generated_secrets()
         result = stack.preview(
             parallel=PARALLEL,
             on_event=tracker.on_event,
@@ -252,6 +332,7 @@ def preview(
         "changes": tracker.changes,
         "counts": counts,
         "changed": bool(changed),
+        "warnings": tracker.warnings(),
     }
 
 
@@ -345,8 +426,12 @@ def required_by(compiled: Compiled, names: list[str]) -> set[str]:
 
 def outputs(compiled: Compiled, how: Invocation, *, say: Say) -> dict[str, Any]:
     deployment = Deployment(compiled)
-    stack = deployment.open(start_cluster=False, progress=say)
-    values = stack.outputs()
+    # The outputs are in the state: listing them needs no cluster.
+    stack = deployment.open(start_cluster=False, progress=say, reach_cluster=False)
+    try:
+        values = stack.outputs()
+    except Exception as error:
+        raise _engine_error(error, None, how.command("outputs")) from None
     return {k: ("[secret]" if v.secret else v.value) for k, v in sorted(values.items())}
 
 

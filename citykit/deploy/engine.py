@@ -271,8 +271,14 @@ class Deployment:
     def backend_url(self) -> str:
         return self.plan.environment.engine.backend_url or f"file://{pulumi_dir() / 'backend'}"
 
-    def open(self, *, start_cluster: bool, progress: Callable[[str], None]) -> auto.Stack:
+    def open(
+        self, *, start_cluster: bool, progress: Callable[[str], None], reach_cluster: bool = True
+    ) -> auto.Stack:
+        """The stack, selected or created; the cluster started when `start_cluster`, and checked
+        to answer and accept the kubeconfig's credentials when `reach_cluster` (reach.py)."""
         from pulumi import automation as auto
+
+        from citykit.deploy import checkpoints, reach
 
         chosen = binaries.choose()
         # The Automation API runs the first `pulumi` on PATH: the chosen one.
@@ -283,6 +289,11 @@ class Deployment:
             Path(self.backend_url().removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.access = cluster_access(self.plan, start=start_cluster, progress=progress)
+        if reach_cluster:
+            reach.check(self.access)
+        # Selecting the stack reads its state file: one that is cut short or garbled is put back
+        # from the backend's own copies first (checkpoints.py).
+        checkpoints.restore_if_corrupt(self.backend_url(), self.name, progress)
         secrets_provider = self.plan.environment.engine.secrets_provider
         options = auto.LocalWorkspaceOptions(
             work_dir=str(self.work_dir),

@@ -14,7 +14,7 @@ from rich.table import Table
 from citykit.compiler import Compiled
 
 if TYPE_CHECKING:
-    from pulumi.automation import EngineEvent
+    from pulumi.automation import DiagnosticEvent, EngineEvent
 
 QUIET_OPS = {"same", "read", "refresh", "discard"}
 
@@ -59,6 +59,9 @@ class Tracker:
     components: dict[str, ComponentProgress] = field(default_factory=dict)
     changes: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    # Every warning and error the engine or the provider reported, attributed to its component
+    # and resource where it has one (the engine's own have none).
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
     # The engine's own count of steps by operation, from its summary event at the end.
     resource_changes: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
@@ -167,24 +170,48 @@ class Tracker:
                 for op, count in (event.summary_event.resource_changes or {}).items()
             }
         elif event.diagnostic_event is not None:
-            diagnostic = event.diagnostic_event
-            if diagnostic.severity == "error" and diagnostic.urn:
-                name = self.component_of(diagnostic.urn)
-                if name:
-                    self.components[name].failed = True
-                self.failures.append(
-                    {
-                        "resource": parse_urn(diagnostic.urn)[1],
-                        "component": name or "",
-                        "message": diagnostic.message.strip(),
-                    }
-                )
+            self._diagnostic(event.diagnostic_event)
         if self._live is not None:
             self._live.update(self._table())
+
+    def _diagnostic(self, diagnostic: DiagnosticEvent) -> None:
+        severity = str(diagnostic.severity)
+        if severity not in ("warning", "error"):
+            return  # debug and info: the engine's own chatter
+        message = diagnostic.message.strip()
+        urn = diagnostic.urn or ""
+        name = self.component_of(urn) if urn else None
+        resource = parse_urn(urn)[1] if urn else ""
+        entry = {
+            "severity": severity,
+            "component": name or "",
+            "resource": resource,
+            "message": message,
+        }
+        if entry in self.diagnostics:
+            return  # said once per resource, however often it is repeated
+        self.diagnostics.append(entry)
+        if severity == "error" and urn:
+            if name:
+                self.components[name].failed = True
+            self.failures.append(
+                {"resource": resource, "component": name or "", "message": message}
+            )
+        # Shown as it arrives, even in a quiet preview: a warning is the one line that must not
+        # be lost in a table of creates. Errors are the failure report's job.
+        if severity == "warning":
+            where = ": ".join(part for part in (name, resource) if part) or "engine"
+            self.console.print(
+                f"warning: {where}: {message}", markup=False, highlight=False, soft_wrap=True
+            )
+
+    def warnings(self) -> list[dict[str, str]]:
+        return [d for d in self.diagnostics if d["severity"] == "warning"]
 
     def summary(self) -> dict[str, Any]:
         return {
             "seconds": round(time.monotonic() - self.started, 1),
             "changes": self.changes,
             "failures": self.failures,
+            "warnings": self.warnings(),
         }

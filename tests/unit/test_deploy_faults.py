@@ -1,0 +1,179 @@
+"""What the deployment commands say when the cluster, the state or the passphrase is not what it
+should be (issue 15), without a cluster: the kubeconfig read by reach.py, the state restored by
+checkpoints.py, the engine's warnings shown by the progress tracker."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rich.console import Console
+
+from citykit import compiler
+from citykit.deploy import actions, checkpoints, engine, reach
+from citykit.deploy.progress import Tracker
+from tests.conftest import EXAMPLE
+
+
+def _kubeconfig(tmp_path: Path, **change: Any) -> Path:
+    data: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "current-context": "ctx",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(data | change))
+    return path
+
+
+def _access(path: Path, context: str | None = None) -> engine.ClusterAccess:
+    return engine.ClusterAccess(path, context, f"kubeconfig {path}")
+
+
+def test_the_target_names_kubeconfig_context_and_server(tmp_path: Path) -> None:
+    path = _kubeconfig(tmp_path)
+    found = reach.target(_access(path))
+    assert found.describe() == f"server https://127.0.0.1:1 (kubeconfig {path}, context ctx)"
+
+
+@pytest.mark.parametrize(
+    ("change", "context", "says"),
+    [
+        ({"current-context": "gone"}, None, "has no context 'gone' (the current-context"),
+        ({}, "other", "has no context 'other' (the context citykit uses; its contexts: ctx)"),
+        ({"current-context": ""}, None, "names no current-context"),
+        ({"clusters": []}, None, "names cluster 'c', which has no server"),
+    ],
+)
+def test_a_kubeconfig_that_cannot_name_a_server_is_refused(
+    tmp_path: Path, change: dict[str, Any], context: str | None, says: str
+) -> None:
+    with pytest.raises(reach.ClusterUnusable) as raised:
+        reach.target(_access(_kubeconfig(tmp_path, **change), context))
+    assert says in raised.value.message
+    assert raised.value.exit_code == 2
+
+
+def test_a_missing_kubeconfig_is_named(tmp_path: Path) -> None:
+    with pytest.raises(reach.ClusterUnusable) as raised:
+        reach.target(_access(tmp_path / "absent"))
+    assert str(tmp_path / "absent") in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("stderr", "says"),
+    [
+        ("error: You must be logged in to the server (Unauthorized)", "401 Unauthorized"),
+        ('Error from server (Forbidden): forbidden: User "x"', "403 Forbidden"),
+        ("tls: failed to verify certificate: x509: certificate signed by unknown authority", "TLS"),
+        ("The connection to the server 127.0.0.1:1 was refused", "could not be reached"),
+    ],
+)
+def test_a_failed_discovery_request_says_what_happened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, says: str
+) -> None:
+    def kubectl(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess([], 1, "", stderr)
+
+    monkeypatch.setattr(engine, "kubectl", kubectl)
+    with pytest.raises(reach.ClusterUnusable) as raised:
+        reach.check(_access(_kubeconfig(tmp_path)))
+    assert says in raised.value.message
+    assert "https://127.0.0.1:1" in raised.value.message and "context ctx" in raised.value.message
+    assert raised.value.hint
+
+
+def _state(stack: str) -> bytes:
+    return json.dumps({"version": 3, "checkpoint": {"stack": stack, "latest": {}}}).encode()
+
+
+def test_a_corrupt_state_file_is_restored_from_the_newest_readable_copy(tmp_path: Path) -> None:
+    root = tmp_path / ".pulumi"
+    stacks = root / "stacks" / "citykit"
+    backups = root / "backups" / "citykit" / "city-dev"
+    stacks.mkdir(parents=True)
+    backups.mkdir(parents=True)
+    (stacks / "city-dev.json.bak").write_bytes(_state("old"))
+    newest = backups / "city-dev.1700000000000000000.json"
+    newest.write_bytes(_state("newest"))
+    (backups / "city-dev.1800000000000000000.json").write_bytes(b"{broken")  # newer, unreadable
+    (stacks / "city-dev.json").write_bytes(_state("cut")[:20])
+    (stacks / "city-dev.json.attrs").write_text("{}")
+    said: list[str] = []
+    used = checkpoints.restore_if_corrupt(f"file://{tmp_path}", "city-dev", said.append)
+    assert used is not None and json.loads(used.read_bytes())["checkpoint"]["stack"] in (
+        "newest",
+        "old",
+    )
+    restored = json.loads((stacks / "city-dev.json").read_bytes())
+    assert restored == json.loads(used.read_bytes())
+    assert not (stacks / "city-dev.json.attrs").exists()
+    assert len(list(stacks.glob("city-dev.json.corrupt-*"))) == 1
+    assert said and "was unreadable; restored it from the backend's copy" in said[0]
+
+
+def test_a_readable_state_or_another_backend_is_left_alone(tmp_path: Path) -> None:
+    stacks = tmp_path / ".pulumi" / "stacks" / "citykit"
+    stacks.mkdir(parents=True)
+    (stacks / "city-dev.json").write_bytes(_state("fine"))
+    assert checkpoints.restore_if_corrupt(f"file://{tmp_path}", "city-dev", print) is None
+    assert checkpoints.restore_if_corrupt("s3://bucket", "city-dev", print) is None
+
+
+def test_a_corrupt_state_without_copies_says_what_to_do(tmp_path: Path) -> None:
+    stacks = tmp_path / ".pulumi" / "stacks" / "citykit"
+    stacks.mkdir(parents=True)
+    (stacks / "city-dev.json").write_bytes(b"\0\0\0")
+    with pytest.raises(checkpoints.StateUnreadable) as raised:
+        checkpoints.restore_if_corrupt(f"file://{tmp_path}", "city-dev", print)
+    assert "no readable copy" in raised.value.message
+
+
+def _event(severity: str, message: str, urn: str | None = None) -> Any:
+    from pulumi.automation import DiagnosticEvent, EngineEvent
+
+    diagnostic = DiagnosticEvent(message=message, color="never", severity=severity, urn=urn)
+    return EngineEvent(sequence=0, timestamp=0, diagnostic_event=diagnostic)
+
+
+def test_warnings_are_shown_attributed_to_component_and_resource() -> None:
+    compiled = compiler.compile_city(EXAMPLE, "dev")
+    out = io.StringIO()
+    tracker = Tracker(compiled, Console(file=out, width=300), live_display=False, quiet=True)
+    urn = (
+        "urn:pulumi:yuhang-dev::citykit::citykit:layer:Operations$citykit:component:Grafana"
+        "$kubernetes:apps/v1:Deployment::yuhang-operations/grafana"
+    )
+    tracker.on_event(_event("warning", "apps/v1beta1 is deprecated\n", urn))
+    tracker.on_event(_event("warning", "apps/v1beta1 is deprecated\n", urn))  # said once
+    tracker.on_event(_event("warning", "the engine itself says so"))
+    tracker.on_event(_event("debug", "chatter"))
+    tracker.on_event(_event("error", "field manager conflict", urn))
+    shown = out.getvalue()
+    assert "warning: grafana: yuhang-operations/grafana: apps/v1beta1 is deprecated" in shown
+    assert "warning: engine: the engine itself says so" in shown
+    assert shown.count("deprecated") == 1 and "chatter" not in shown
+    assert [w["component"] for w in tracker.summary()["warnings"]] == ["grafana", ""]
+    assert tracker.failures == [
+        {
+            "resource": "yuhang-operations/grafana",
+            "component": "grafana",
+            "message": "field manager conflict",
+        }
+    ]
+
+
+def test_a_wrong_passphrase_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "wrong")
+    monkeypatch.delenv("CITYKIT_PASSPHRASE", raising=False)
+    error = actions._engine_error(RuntimeError("error: incorrect passphrase"), None, "citykit up")
+    assert error.exit_code == 2
+    assert "$PULUMI_CONFIG_PASSPHRASE does not decrypt" in error.message
