@@ -41,6 +41,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	scripts/typecheck
+	scripts/lint-imports
 
 # kube-score, the unit tier's manifest linter, is one of the tools.
 unit: setup checkov tools

@@ -11,15 +11,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from citykit import environment as environments
-from citykit import passes, registry
-from citykit.environment import deep_merge
+from citykit.catalog import load_catalog
+from citykit.contract.registry import Registry
+from citykit.conventions import Object
 from citykit.errors import Problem, ValidationFailed
-from citykit.loading import Source, attribute, problems_from, read_yaml
-from citykit.plan import Plan, PlannedComponent, build_plan
-from citykit.profile import ProfileBase, profile_model
-from citykit.registry import Registry
-from citykit.render import Object, finish, render_component
+from citykit.input import environment as environments
+from citykit.input.environment import deep_merge
+from citykit.input.loading import Source, attribute, problems_from, read_yaml
+from citykit.input.profile import ProfileBase, profile_model
+from citykit.objects import passes
+from citykit.objects.render import finish, render_component
+from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planner import build_plan
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def load_profile(sources: Sequence[Source], reg: Registry) -> ProfileBase:
 
 
 def plan(profile_path: Path, environment_name: str, reg: Registry | None = None) -> Plan:
-    reg = reg or registry.load_catalog()
+    reg = reg or load_catalog()
     loaded = environments.read(environment_name)
     sources = profile_sources(profile_path, loaded.profile_overlays())
     profile = load_profile(sources, reg)

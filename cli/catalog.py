@@ -7,14 +7,15 @@ from citykit.cli import output
 from citykit.cli.options import Format, OutputOption
 from rich.table import Table
 
-from citykit import registry, views
+from citykit.catalog import load_catalog
+from citykit.reports import views
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def catalog(output_format: OutputOption = Format.table) -> None:
         """List the components by reference-model layer, with their alternatives."""
-        rows = views.catalog_view(registry.load_catalog())
+        rows = views.catalog_view(load_catalog())
         if output_format is Format.json:
             output.print_json(rows)
             return

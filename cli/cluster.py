@@ -10,10 +10,10 @@ from citykit.cli import output
 from citykit.cli.options import EnvOption, Format, OutputOption
 from rich.table import Table
 
-from citykit import security
 from citykit.cluster import kind, providers
+from citykit.cluster.audit_policy import audit_policy
 from citykit.cluster.local import LocalCluster
-from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL
+from citykit.conventions import POOL_LABEL, ZONE_LABEL
 from citykit.errors import InputError
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def up(
         return
     LocalCluster(target.name).up(
         target.nodes,
-        security.audit_policy(target.plan),
+        audit_policy(target.plan),
         progress=output.say,
         real_node=target.real_node,
     )

@@ -10,7 +10,8 @@ from citykit.cli import output
 from citykit.cli.options import EnvOption, ProfileOption
 from rich.table import Table
 
-from citykit import compiler, compliance
+from citykit import compiler
+from citykit.reports import compliance
 
 
 class ReportFormat(StrEnum):

@@ -14,8 +14,9 @@ from citykit.cli import output
 from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
 from rich.table import Table
 
-from citykit import compare, compiler
+from citykit import compiler
 from citykit.errors import CitykitError, InputError
+from citykit.reports import compare
 
 # A changed object shows at most this many fields in the table (`-o json` has them all).
 MAX_FIELDS = 20

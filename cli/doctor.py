@@ -7,7 +7,7 @@ from citykit.cli import output
 from citykit.cli.options import Format, OutputOption
 from rich.table import Table
 
-from citykit import doctor as checks
+from citykit.deploy import doctor as checks
 from citykit.errors import CitykitError
 
 COLOURS = {"ok": "green", "missing": "red", "warning": "yellow"}

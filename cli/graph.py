@@ -12,8 +12,9 @@ import typer
 from citykit.cli import output
 from citykit.cli.options import EnvOption, ProfileOption
 
-from citykit import compiler, diagram
+from citykit import compiler
 from citykit.errors import OperationFailed, ToolMissing
+from citykit.reports import diagram
 
 
 class GraphFormat(StrEnum):

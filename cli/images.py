@@ -13,8 +13,9 @@ from citykit.cli import output
 from citykit.cli.options import EnvOption, Format, OptionalProfileOption, OutputOption
 from rich.table import Table
 
-from citykit import compiler, registry
-from citykit.component import Component
+from citykit import compiler
+from citykit.catalog import load_catalog
+from citykit.contract.component import Component
 from citykit.errors import InputError, ToolMissing
 from citykit.images import build, containerd, inventory, node
 from citykit.verify.probe import PROBE_TARGET
@@ -47,7 +48,7 @@ def _select(
     profile: Path | None, env: str, only: list[str] | None
 ) -> tuple[list[type[Component]], dict[str, Mapping[str, str]] | None]:
     """The components to work on (the plan's, or the catalog's) and the plan's upstream refs."""
-    catalog = registry.load_catalog()
+    catalog = load_catalog()
     upstream: dict[str, Mapping[str, str]] | None = None
     if profile is not None:
         the_plan = compiler.plan(profile, env, catalog)

@@ -11,8 +11,9 @@ from citykit.cli import output
 from citykit.cli.options import EnvOption, ProfileOption
 from rich.table import Table
 
-from citykit import capacity, compiler, views
-from citykit.cluster.providers import nodes_for
+from citykit import compiler
+from citykit.plan.node_pools import nodes_for
+from citykit.reports import capacity, views
 
 
 class PlanFormat(StrEnum):
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
         when the city does not fit."""
         the_plan = compiler.plan(profile, env)
         if output_format is PlanFormat.mermaid:
-            from citykit import diagram
+            from citykit.reports import diagram
 
             output.say(diagram.mermaid(the_plan))
             return

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from citykit.cli import output
 
-from citykit import registry
-from citykit.environment import Environment
-from citykit.profile import profile_model
+from citykit.catalog import load_catalog
+from citykit.input.environment import Environment
+from citykit.input.profile import profile_model
 
 
 def register(app: typer.Typer) -> None:
@@ -20,5 +20,5 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Print the JSON Schema of the city profile (or of environment files)."""
-        model = Environment if environment else profile_model(registry.load_catalog())
+        model = Environment if environment else profile_model(load_catalog())
         output.print_json(model.model_json_schema(by_alias=True))

@@ -12,10 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from citykit import compiler
-from citykit.capacity import cores, node_count, size
-from citykit.cluster import placement, providers
+from citykit.cluster import placement
 from citykit.cluster import simulate as simulation
 from citykit.errors import CitykitError
+from citykit.plan import node_pools
+from citykit.reports.capacity import cores, node_count, size
 
 
 class Pending(CitykitError):
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
         Exit 0 when every pod is scheduled, 2 when something stays pending."""
         compiled = compiler.compile_city(profile, env)
-        count = nodes if nodes is not None else len(providers.nodes_for(compiled.plan))
+        count = nodes if nodes is not None else len(node_pools.nodes_for(compiled.plan))
         shaped = simulation.shape(compiled.plan, count)
         say = output.say_err if output_format is Format.json else output.say
         report = simulation.run(compiled, shaped, say)

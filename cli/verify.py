@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from citykit import layers
+from citykit.contract import layers
 from citykit.errors import CitykitError, InputError
 
 if TYPE_CHECKING:

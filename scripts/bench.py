@@ -220,7 +220,7 @@ def bench_deploy(profile: Path, env_name: str) -> list[dict[str, Any]]:
     """citykit up (first, no-op), preview (no-op) and destroy of one city on a fresh local
     cluster, against kubectl applying (and waiting for) and deleting the same objects on the
     same cluster, measured in the same run."""
-    from citykit import environment
+    from citykit.input import environment
 
     citykit = [sys.executable, "-m", "citykit.cli"]
     rows: list[dict[str, Any]] = []

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     Check,
     Component,
     ComponentSettings,
@@ -23,8 +23,9 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.sizing import city
+from citykit.contract.registry import component
+from citykit.contract.sizing import city
+from citykit.conventions import secret_name, service_host
 
 PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
 # Debian's nginx (1.22) set up as nginx-unprivileged is: port 8080, pid and temporary files in
@@ -93,8 +94,8 @@ class AppSettings(ComponentSettings):
 
 
 # The portal's site: served at `/` and under its gateway route `/<application>/`, since the
-# gateways pass the full path on (citykit/routes.py). Upstream's nginx-unprivileged image and the
-# local one read it from conf.d, which the workload mounts from a ConfigMap.
+# gateways pass the full path on (citykit/plan/routes.py). Upstream's nginx-unprivileged image
+# and the local one read it from conf.d, which the workload mounts from a ConfigMap.
 PORTAL_SITE = """server {{
     listen 8080;
     server_name localhost;
@@ -178,10 +179,16 @@ class Application(Component):
         }
         env.update(_peer_urls(plan, self.requires))
         secret_env = [
-            {"name": "OIDC_CLIENT_SECRET", "secret": f"{me.name}-oidc-client", "key": "secret"}
+            {
+                "name": "OIDC_CLIENT_SECRET",
+                "secret": secret_name(me.name, "oidc-client"),
+                "key": "secret",
+            }
         ]
         if "relational-db" in self.requires:
-            secret_env.append({"name": "DB_PASSWORD", "secret": f"{me.name}-db", "key": "password"})
+            secret_env.append(
+                {"name": "DB_PASSWORD", "secret": secret_name(me.name, "db"), "key": "password"}
+            )
         manifest = {"application": me.name, "topics": sorted(env["BROKER_TOPICS"].split(","))}
         return {
             "env": env,
@@ -199,7 +206,9 @@ def _peer_urls(plan: Any, capabilities: tuple[str, ...]) -> dict[str, str]:
         peer = plan.by_capability(capability)
         if peer is not None and peer.cls.ports:
             key = capability.upper().replace("-", "_")
-            urls[f"{key}_URL"] = f"{peer.name}.{peer.namespace}.svc:{peer.cls.ports[0].port}"
+            urls[f"{key}_URL"] = (
+                f"{service_host(peer.name, peer.namespace)}:{peer.cls.ports[0].port}"
+            )
     return urls
 
 

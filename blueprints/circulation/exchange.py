@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     Component,
     ComponentSettings,
     Image,
@@ -20,8 +20,9 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.sizing import GB_per_day, city
+from citykit.contract.registry import component
+from citykit.contract.sizing import GB_per_day, city
+from citykit.conventions import service_host
 
 
 class ExchangeSettings(ComponentSettings):
@@ -30,7 +31,7 @@ class ExchangeSettings(ComponentSettings):
 
 def _peer(build: Any, capability: str) -> str:
     peer = build.plan.by_capability(capability)
-    return f"{peer.name}.{peer.namespace}.svc:{peer.cls.ports[0].port}" if peer else ""
+    return f"{service_host(peer.name, peer.namespace)}:{peer.cls.ports[0].port}" if peer else ""
 
 
 @component

@@ -13,8 +13,8 @@ import yaml
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     Backup,
     Check,
     Component,
@@ -29,9 +29,10 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.routes import gateway_routes
-from citykit.sizing import GiB, KiB, Num, choose, city, days, figure, max_of, msg_per_s
+from citykit.contract.registry import component
+from citykit.contract.sizing import GiB, KiB, Num, choose, city, days, figure, max_of, msg_per_s
+from citykit.conventions import headless_host, pod_host, service_host
+from citykit.plan.routes import gateway_routes
 
 
 class ReplicatedSettings(ComponentSettings):
@@ -71,7 +72,7 @@ class KafkaSettings(BrokerSettings):
 
 def _host(build: Any, capability: str) -> str:
     peer = build.plan.by_capability(capability)
-    return f"{peer.name}.{peer.namespace}.svc" if peer else ""
+    return service_host(peer.name, peer.namespace) if peer else ""
 
 
 # Kafka listens in plain text without authentication (KAFKA_LISTENERS, no SASL), so the probe
@@ -209,8 +210,10 @@ class Kafka(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         me = build.component
         replicas = me.size("replicas")
-        peers = f"kafka-headless.{me.namespace}.svc"
-        voters = ",".join(f"{i}@kafka-{i}.{peers}:9093" for i in range(me.size("controllers")))
+        peers = headless_host(me.name, me.namespace)
+        voters = ",".join(
+            f"{i}@{pod_host(me.name, i, me.namespace)}:9093" for i in range(me.size("controllers"))
+        )
         copies = str(min(3, replicas))
         return {
             "env": {
@@ -360,7 +363,7 @@ class Rabbitmq(Component):
             "cluster_formation.peer_discovery_backend = classic_config",
             *(
                 f"cluster_formation.classic_config.nodes.{i + 1} = "
-                f"rabbit@rabbitmq-{i}.rabbitmq-headless.{me.namespace}.svc.cluster.local"
+                f"rabbit@{pod_host(me.name, i, me.namespace)}.cluster.local"
                 for i in range(me.size("replicas"))
             ),
         ]
@@ -388,9 +391,9 @@ class Rabbitmq(Component):
 
 # Both gateways pass the full path on (APISIX `uri: /<app>/*` without a rewrite, Kong
 # `strip_path: false`), so `/<app>/` must be answered by the application itself under its
-# prefix. ROUTES (`check_env`) lists the paths of `citykit.routes.gateway_routes`; a route whose
-# application does not run for real (REAL_COMPONENTS) is counted, not judged. A 404 that is the
-# gateway's own ("no route") is told apart from the application's.
+# prefix. ROUTES (`check_env`) lists the paths of `citykit.plan.routes.gateway_routes`; a route
+# whose application does not run for real (REAL_COMPONENTS) is counted, not judged. A 404 that is
+# the gateway's own ("no route") is told apart from the application's.
 GATEWAY_ROUTES = r"""
 set -eu
 judged=0 failed=0 other=0

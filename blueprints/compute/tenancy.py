@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from citykit import layers
-from citykit.component import Component
-from citykit.plan import tenant_namespace
-from citykit.registry import component
+from citykit.contract import layers
+from citykit.contract.component import Component
+from citykit.contract.registry import component
+from citykit.conventions import tenant_namespace
 
 
 @component

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     ApiAccess,
     Backup,
     Check,
@@ -28,9 +28,8 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.render import selector_labels
-from citykit.sizing import (
+from citykit.contract.registry import component
+from citykit.contract.sizing import (
     B,
     GB_per_day,
     GiB,
@@ -42,6 +41,7 @@ from citykit.sizing import (
     min_of,
     msg_per_s,
 )
+from citykit.conventions import NAME_LABEL, ROLE_LABEL, selector_labels, service_host
 
 
 class StoreSettings(ComponentSettings):
@@ -330,7 +330,7 @@ def patroni_config(namespace_labels: Mapping[str, str], scope: str) -> dict[str,
             # The pods Patroni counts as members: the StatefulSet's own (the workload selector),
             # never the verify probes or backup Jobs that share the component's name label.
             "labels": dict(namespace_labels),
-            "scope_label": "app.kubernetes.io/name",
+            "scope_label": NAME_LABEL,
             "use_endpoints": True,
             "ports": [{"name": "postgres", "port": 5432}],
         },
@@ -535,7 +535,7 @@ class Postgis(Component):
     )
 
     def values(self, build: Any) -> Mapping[str, Any]:
-        config = patroni_config(selector_labels(build.plan, build.component), self.name)
+        config = patroni_config(selector_labels(build.plan.slug, build.component.name), self.name)
         return {
             "config": {
                 "patroni.yml": json.dumps(config, sort_keys=True, indent=1),
@@ -624,7 +624,7 @@ VM_STORAGE_PORTS = {"vminsert": 8400, "vmselect": 8401}
 VM_STORAGE_ARGS = ("-storageDataPath=/storage", "-retentionPeriod=1y")  # single node, vmstorage
 # Tells the cluster's roles apart (their selectors, so their disruption budgets and spread);
 # `app.kubernetes.io/component` stays the component's name, which deployment status reads.
-VM_ROLE_LABEL = "citykit.io/role"
+VM_ROLE_LABEL = ROLE_LABEL
 VM_REPLICATION = 2  # copies vminsert writes of each sample (upstream's -replicationFactor)
 
 
@@ -703,7 +703,8 @@ class VictoriaMetrics(Component):
             return {}
         plan, me = build.plan, build.component
         nodes, storage = me.size("replicas"), f"{me.name}-storage"
-        hosts = [f"{storage}-{i}.{storage}.{me.namespace}.svc" for i in range(nodes)]
+        # vmstorage's own Service is headless: one stable name per pod.
+        hosts = [f"{storage}-{i}.{service_host(storage, me.namespace)}" for i in range(nodes)]
         http = [f"-httpListenAddr=:{self.ports[0].port}"]
         roles = (
             (
@@ -754,7 +755,7 @@ class VictoriaMetrics(Component):
                     "image": me.images[key],
                     "args": args,
                     "labels": {VM_ROLE_LABEL: role},
-                    "selector": selector_labels(plan, me) | {VM_ROLE_LABEL: role},
+                    "selector": selector_labels(plan.slug, me.name) | {VM_ROLE_LABEL: role},
                     "ports": {"http": self.ports[0].port, **(VM_STORAGE_PORTS if headless else {})},
                     "replicas": nodes,
                     "data": headless,
@@ -812,7 +813,7 @@ class Flink(Component):
                 "FLINK_PROPERTIES": (
                     "jobmanager.rpc.address: flink\ntaskmanager.numberOfTaskSlots: 4"
                 ),
-                "CITY_BROKER": f"{broker.name}.{broker.namespace}.svc" if broker else "",
+                "CITY_BROKER": service_host(broker.name, broker.namespace) if broker else "",
             }
         }
 
@@ -828,7 +829,7 @@ def _endpoint(build: Any, capability: str) -> tuple[str, int] | None:
     peer = build.plan.by_capability(capability)
     if peer is None or not peer.cls.ports:
         return None
-    return f"{peer.name}.{peer.namespace}.svc", peer.cls.ports[0].port
+    return service_host(peer.name, peer.namespace), peer.cls.ports[0].port
 
 
 @component
@@ -926,7 +927,9 @@ class Gravitino(Component):
                     "type": "messaging",
                     "provider": "kafka",
                     "properties": {
-                        "bootstrap.servers": f"{broker.name}.{broker.namespace}.svc:{kafka[0].port}"
+                        "bootstrap.servers": (
+                            f"{service_host(broker.name, broker.namespace)}:{kafka[0].port}"
+                        )
                     },
                 }
             )

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     ApiAccess,
     Check,
     Component,
@@ -21,8 +21,8 @@ from citykit.component import (
     Resources,
     Workload,
 )
-from citykit.registry import component
-from citykit.security import ingress_class, issuer_names
+from citykit.contract.registry import component
+from citykit.conventions import ingress_class, issuer_names
 
 VERSION = "v1.17.2"
 READ = ("get", "list", "watch")

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     ApiAccess,
     Component,
     ComponentSettings,
@@ -21,9 +21,9 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.security import ingress_class, issuer_names
-from citykit.sizing import city
+from citykit.contract.registry import component
+from citykit.contract.sizing import city
+from citykit.conventions import ingress_class, issuer_names
 
 
 class IngressSettings(ComponentSettings):

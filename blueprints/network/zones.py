@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from citykit import layers
-from citykit.component import Component
-from citykit.registry import component
+from citykit.contract import layers
+from citykit.contract.component import Component
+from citykit.contract.registry import component
 
 
 @component

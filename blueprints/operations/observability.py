@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers, operations
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     ApiAccess,
     Backup,
     Check,
@@ -28,8 +28,10 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.sizing import GB_per_day, GiB, Num, choose, city, days, figure
+from citykit.contract.registry import component
+from citykit.contract.sizing import GB_per_day, GiB, Num, choose, city, days, figure
+from citykit.conventions import pod_host, secret_name
+from citykit.plan import monitoring
 
 CURL = Image("docker.io/curlimages/curl", "8.13.0")
 # MinIO's client, at the release the data lake ships, makes a replicated Loki's bucket.
@@ -300,17 +302,17 @@ class Prometheus(Component):
         plan = build.plan
         alerting = plan.by_capability("alerting")
         replicated = build.component.replicas > 1
-        config = operations.prometheus_config(plan, alerting, replicated)
+        config = monitoring.prometheus_config(plan, alerting, replicated)
         values: dict[str, Any] = {
             "config": {
                 "prometheus.yml": json.dumps(config, sort_keys=True, indent=1),
-                "rules.yml": json.dumps(operations.alert_rules(plan), sort_keys=True, indent=1),
+                "rules.yml": json.dumps(monitoring.alert_rules(plan), sort_keys=True, indent=1),
             }
         }
         if replicated:
             # The `replica` external label is the pod's name, read from the environment.
             values["extra_args"] = ["--enable-feature=expand-external-labels"]
-            values["field_env"] = [{"name": operations.POD_NAME, "field": "metadata.name"}]
+            values["field_env"] = [{"name": monitoring.POD_NAME, "field": "metadata.name"}]
         return values
 
 
@@ -388,8 +390,7 @@ class Alertmanager(Component):
                 f"--cluster.listen-address=0.0.0.0:{CLUSTER_PORT}",
                 f"--cluster.advertise-address=$(POD_IP):{CLUSTER_PORT}",
                 *(
-                    f"--cluster.peer={me.name}-{i}.{me.name}-headless.{me.namespace}.svc:"
-                    f"{CLUSTER_PORT}"
+                    f"--cluster.peer={pod_host(me.name, i, me.namespace)}:{CLUSTER_PORT}"
                     for i in range(me.replicas)
                 ),
             ]
@@ -432,7 +433,7 @@ class Grafana(Component):
         plan = build.plan
         prometheus = plan.by_capability("metrics")
         return {
-            "config": operations.grafana_provisioning(plan, prometheus),
+            "config": monitoring.grafana_provisioning(plan, prometheus),
             "env": {
                 "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning/citykit",
                 "GF_SECURITY_ADMIN_USER": "admin",
@@ -504,7 +505,7 @@ class Loki(Component):
     ports = (
         Port("http", 3100),
         Port("grpc", 9095, exposed_to="self"),
-        Port("memberlist", operations.MEMBERLIST_PORT, exposed_to="self"),
+        Port("memberlist", monitoring.MEMBERLIST_PORT, exposed_to="self"),
     )
     resources = Resources(cpu_millis=250, memory_mi=1024)
     # Only where replicated (a peer of the data lake): the lake's keys, for its bucket.
@@ -533,20 +534,28 @@ class Loki(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         me = build.component
         lake = build.plan.by_capability("data-lake")
-        config = operations.loki_config(me, lake)
+        config = monitoring.loki_config(me, lake)
         values: dict[str, Any] = {
             "config": {"loki.yaml": json.dumps(config, sort_keys=True, indent=1)}
         }
         if me.replicas == 1:
             return values
         keys = [
-            {"name": operations.S3_ACCESS_KEY, "secret": f"{me.name}-lake", "key": "user"},
-            {"name": operations.S3_SECRET_KEY, "secret": f"{me.name}-lake", "key": "password"},
+            {
+                "name": monitoring.S3_ACCESS_KEY,
+                "secret": secret_name(me.name, "lake"),
+                "key": "user",
+            },
+            {
+                "name": monitoring.S3_SECRET_KEY,
+                "secret": secret_name(me.name, "lake"),
+                "key": "password",
+            },
         ]
         lake_host = config["common"]["storage"]["s3"]["endpoint"]
         values |= {
             "extra_args": ["-config.expand-env=true", "-target=all"],
-            "field_env": [{"name": operations.POD_IP, "field": "status.podIP"}],
+            "field_env": [{"name": monitoring.POD_IP, "field": "status.podIP"}],
             "secret_env": keys,
             # Loki does not make its bucket. mc fails until the lake answers, and the init
             # container is run again (with back-off) until it has made it or found it made.
@@ -554,12 +563,12 @@ class Loki(Component):
                 {
                     "name": "bucket",
                     "image": me.images["mc"],
-                    "args": ["mb", "--ignore-existing", f"lake/{operations.LOKI_BUCKET}"],
+                    "args": ["mb", "--ignore-existing", f"lake/{monitoring.LOKI_BUCKET}"],
                     "secret_env": keys,
                     "env": {
                         "MC_CONFIG_DIR": "/tmp/.mc",
-                        "MC_HOST_lake": f"http://$({operations.S3_ACCESS_KEY}):"
-                        f"$({operations.S3_SECRET_KEY})@{lake_host}",
+                        "MC_HOST_lake": f"http://$({monitoring.S3_ACCESS_KEY}):"
+                        f"$({monitoring.S3_SECRET_KEY})@{lake_host}",
                     },
                 }
             ],

@@ -1,16 +1,17 @@
 """Security-assurance system (7.5): the roles of 三权分立 (separation of the system, security and
 audit administrators), a read-only operator role per department, and the image registry
 allow-list as a ValidatingAdmissionPolicy. Network policies, workload RBAC and pod hardening are
-derived for every component by the passes in citykit/passes.py and citykit/security.py."""
+derived for every component by the passes listed in citykit/objects/passes.py."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from citykit import layers, security
-from citykit.component import Component
-from citykit.registry import component
+from citykit.contract import layers
+from citykit.contract.component import Component
+from citykit.contract.registry import component
+from citykit.plan import admission, roles
 
 
 @component
@@ -37,8 +38,8 @@ class SecurityBaseline(Component):
     def values(self, build: Any) -> Mapping[str, Any]:
         plan = build.plan
         return {
-            "admin_roles": security.admin_roles(plan),
-            "department_roles": security.department_roles(plan),
-            "allowed_registries": security.allowed_registries(plan),
-            "city_namespaces": security.city_namespaces(plan),
+            "admin_roles": roles.admin_roles(plan),
+            "department_roles": roles.department_roles(plan),
+            "allowed_registries": admission.allowed_registries(plan),
+            "city_namespaces": admission.city_namespaces(plan),
         }

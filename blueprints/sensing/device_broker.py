@@ -6,8 +6,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     Check,
     Component,
     ComponentSettings,
@@ -19,8 +19,8 @@ from citykit.component import (
     SecretSpec,
     SizingRule,
 )
-from citykit.registry import component
-from citykit.sizing import Num, city, max_of, msg_per_s
+from citykit.contract.registry import component
+from citykit.contract.sizing import Num, city, max_of, msg_per_s
 
 # Debian's Mosquitto laid out like the eclipse-mosquitto image: uid 1883, config, data and log
 # under /mosquitto, the same CMD (its entrypoint only execs the command). The workload mounts

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from citykit import layers
-from citykit.component import (
+from citykit.contract import layers
+from citykit.contract.component import (
     Component,
     ComponentSettings,
     Image,
@@ -19,8 +19,9 @@ from citykit.component import (
     SizingRule,
     Workload,
 )
-from citykit.registry import component
-from citykit.sizing import city, max_of
+from citykit.contract.registry import component
+from citykit.contract.sizing import city, max_of
+from citykit.conventions import service_host
 
 
 class ScaledSettings(ComponentSettings):
@@ -58,13 +59,8 @@ class HonoRegistry(Component):
 
     def values(self, build: Any) -> Mapping[str, Any]:
         db = build.plan.by_capability("relational-db")
-        return {
-            "env": {
-                "HONO_REGISTRY_JDBC_URL": f"jdbc:postgresql://{db.name}.{db.namespace}.svc:5432/city"
-                if db
-                else ""
-            }
-        }
+        url = f"jdbc:postgresql://{service_host(db.name, db.namespace)}:5432/city" if db else ""
+        return {"env": {"HONO_REGISTRY_JDBC_URL": url}}
 
 
 @component

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from citykit import toolchain
-from citykit.component import LocalImage
+from citykit.contract.component import LocalImage
+from citykit.conventions import RUNTIME, RUNTIME_LABEL
 from citykit.errors import ToolMissing
 from citykit.images import build, oci
 from citykit.images.build import images_dir
@@ -125,7 +126,7 @@ def coredns_objects() -> list[dict[str, Any]]:
                         "serviceAccountName": "coredns",
                         "priorityClassName": "system-cluster-critical",
                         "dnsPolicy": "Default",
-                        "nodeSelector": {"citykit.io/runtime": "containerd"},
+                        "nodeSelector": {RUNTIME_LABEL: RUNTIME},
                         "tolerations": [{"operator": "Exists"}],
                         "securityContext": {
                             "runAsUser": 65532,
@@ -246,7 +247,7 @@ def netpol_objects() -> list[dict[str, Any]]:
                         "serviceAccountName": name,
                         "hostNetwork": True,
                         "priorityClassName": "system-node-critical",
-                        "nodeSelector": {"citykit.io/runtime": "containerd"},
+                        "nodeSelector": {RUNTIME_LABEL: RUNTIME},
                         "tolerations": [{"operator": "Exists"}],
                         "containers": [
                             {

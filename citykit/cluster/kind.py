@@ -11,10 +11,12 @@ from typing import Any
 
 import yaml
 
-from citykit import paths, security
-from citykit.cluster.nodes import NodeSpec
+from citykit import paths
+from citykit.cluster.audit_policy import audit_policy
+from citykit.conventions import ARCH_LABEL, HOST_LABEL, NODE_TYPE_LABEL, OS_LABEL
 from citykit.errors import OperationFailed, ToolMissing
-from citykit.plan import Plan
+from citykit.plan.node_pools import NodeSpec
+from citykit.plan.planned import Plan
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
 AUDIT_DIR_IN_NODE = "/etc/kubernetes/citykit-audit"
@@ -98,8 +100,7 @@ def config(name: str, nodes: list[NodeSpec], plan: Plan | None, audit_dir: Path)
             "labels": {
                 k: v
                 for k, v in spec.labels.items()
-                if k
-                not in ("kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch", "type")
+                if k not in (HOST_LABEL, OS_LABEL, ARCH_LABEL, NODE_TYPE_LABEL)
             },
             **({"kubeadmConfigPatches": _taint_patch(spec)} if spec.taints else {}),
         }
@@ -131,9 +132,7 @@ def create(name: str, nodes: list[NodeSpec], plan: Plan | None) -> Path:
     directory = state_dir(name)
     audit_dir = directory / "audit"
     audit_dir.mkdir(parents=True, exist_ok=True)
-    (audit_dir / "policy.yaml").write_text(
-        yaml.safe_dump(security.audit_policy(plan), sort_keys=True)
-    )
+    (audit_dir / "policy.yaml").write_text(yaml.safe_dump(audit_policy(plan), sort_keys=True))
     config_file = directory / "kind.yaml"
     config_file.write_text(yaml.safe_dump(config(name, nodes, plan, audit_dir), sort_keys=False))
     kubeconfig = directory / "kubeconfig"

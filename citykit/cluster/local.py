@@ -29,12 +29,13 @@ from typing import Any
 
 import yaml
 
-from citykit import paths, security, toolchain
+from citykit import paths, toolchain
 from citykit.cluster import addons, certs, realnode
-from citykit.cluster.nodes import NodeSpec, node_object
+from citykit.cluster.audit_policy import audit_policy as default_audit_policy
 from citykit.cluster.realnode import RealNode
 from citykit.errors import InputError, OperationFailed, ToolMissing
 from citykit.images import containerd
+from citykit.plan.node_pools import NodeSpec, node_object
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # The real node's processes, started after the control plane when the environment asks for it.
@@ -186,7 +187,7 @@ class LocalCluster:
                 toolchain.find(tool)
         started = time.monotonic()
         try:
-            self._start(nodes, audit_policy or security.audit_policy(), say, real_node)
+            self._start(nodes, audit_policy or default_audit_policy(), say, real_node)
         except BaseException:
             say("start failed; stopping what was started (logs are kept)")
             self._stop_everything()

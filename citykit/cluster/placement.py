@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from citykit.capacity import Amounts, pod_requests, quantity
-from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL
+from citykit.conventions import DEPARTMENT_LABEL, LONG_RUNNING_KINDS, POOL_LABEL, ZONE_LABEL
+from citykit.reports.capacity import Amounts, pod_requests, quantity
 
 Obj = Mapping[str, Any]
-DEPARTMENT_LABEL = "citykit.io/department"
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+WORKLOADS = LONG_RUNNING_KINDS
 
 
 @dataclass(frozen=True)

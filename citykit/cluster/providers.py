@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citykit import compiler
-from citykit import environment as environments
-from citykit.cluster.nodes import NodeSpec, default_pools, node_pools
-from citykit.plan import Plan
+from citykit.input import environment as environments
+from citykit.plan.node_pools import NodeSpec, default_pools, nodes_for
+from citykit.plan.planned import Plan
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,3 @@ def target(profile: Path | None, env: str | None, provider: str | None, name: st
         plan,
         plan.environment.cluster.real_node,
     )
-
-
-def nodes_for(plan: Plan) -> list[NodeSpec]:
-    counts = plan.environment.cluster.nodes
-    districts = [d.slug for d in plan.profile.districts]
-    nodes = node_pools(districts, counts.general, counts.gpu, counts.edge_per_district)
-    per_district = {
-        d.slug: d.edge_nodes for d in plan.profile.districts if d.edge_nodes is not None
-    }
-    if per_district:
-        nodes = [n for n in nodes if n.pool != "edge"] + [
-            n
-            for d in plan.profile.districts
-            for n in node_pools([d.slug], 0, 0, per_district.get(d.slug, counts.edge_per_district))
-        ]
-    return nodes

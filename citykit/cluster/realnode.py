@@ -27,7 +27,7 @@ import yaml
 
 from citykit.cluster import certs
 from citykit.cluster.addons import PAUSE_REF
-from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL, ZONE_LABEL
+from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL, ZONE_LABEL
 from citykit.errors import OperationFailed, ToolMissing
 
 NODE_IP = "10.88.0.1"

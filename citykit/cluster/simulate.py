@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from citykit import paths
-from citykit.cluster import placement, providers
+from citykit.cluster import placement
 from citykit.cluster.local import LocalCluster
-from citykit.cluster.nodes import NodeSpec
 from citykit.compiler import Compiled
 from citykit.errors import InputError, OperationFailed
-from citykit.plan import Plan
+from citykit.plan import node_pools
+from citykit.plan.node_pools import NodeSpec
+from citykit.plan.planned import Plan
 
 Progress = Callable[[str], None]
 PREFIX = "citykit-sim-"
@@ -68,7 +69,7 @@ def shape(plan: Plan, count: int) -> list[NodeSpec]:
             hint="simulate at most a few thousand nodes on one machine",
         )
     groups: dict[tuple[str, str], list[NodeSpec]] = {}
-    for node in providers.nodes_for(plan):
+    for node in node_pools.nodes_for(plan):
         groups.setdefault((node.pool, node.zone), []).append(node)
     if not groups:
         raise InputError(

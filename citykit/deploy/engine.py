@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 
 from citykit import paths
 from citykit.compiler import Compiled
+from citykit.conventions import GENERATE_ANNOTATION, SAME_AS_ANNOTATION
 from citykit.deploy import binaries
-from citykit.environment import Environment
 from citykit.errors import InputError, OperationFailed, ToolMissing
-from citykit.plan import Plan
+from citykit.input.environment import Environment
+from citykit.plan.planned import Plan
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -40,8 +41,6 @@ PROJECT = "citykit"
 PARALLEL = 64
 CLIENT_QPS, CLIENT_BURST = 500, 1000
 GENERATED_KEY = "citykit:generated"
-GENERATE_ANNOTATION = "citykit.io/generate"
-SAME_AS = "citykit.io/same-as"
 
 
 def stack_name(plan: Plan) -> str:
@@ -182,8 +181,8 @@ def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) 
     cluster = plan.environment.cluster
     if os.environ.get("CITYKIT_KUBECONFIG") or cluster.provider != "local":
         return access
-    from citykit.cluster import providers
     from citykit.cluster.local import LocalCluster
+    from citykit.plan import node_pools
 
     local = LocalCluster(cluster.name)
     if not local.running():
@@ -194,11 +193,11 @@ def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) 
                 "`citykit up`, which starts it",
             )
         progress(f"starting the local cluster {cluster.name!r}")
-        from citykit import security
+        from citykit.cluster.audit_policy import audit_policy
 
         local.up(
-            providers.nodes_for(plan),
-            security.audit_policy(plan),
+            node_pools.nodes_for(plan),
+            audit_policy(plan),
             progress=progress,
             real_node=cluster.real_node,
         )
@@ -228,9 +227,9 @@ def shared_secrets(compiled: Compiled) -> dict[str, str]:
     shared: dict[str, str] = {}
     for obj in compiled.objects():
         annotations = obj.get("metadata", {}).get("annotations") or {}
-        if obj.get("kind") == "Secret" and SAME_AS in annotations:
+        if obj.get("kind") == "Secret" and SAME_AS_ANNOTATION in annotations:
             name = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-            shared[name] = annotations[SAME_AS]
+            shared[name] = annotations[SAME_AS_ANNOTATION]
     return shared
 
 

@@ -26,16 +26,20 @@ from typing import Any
 import pulumi
 
 from citykit.compiler import Compiled, Unit
+from citykit.contract.layers import Layer
+from citykit.conventions import (
+    GENERATE_ANNOTATION,
+    POD_TEMPLATE_KINDS,
+    WORKLOAD_KINDS,
+    service_host,
+)
 from citykit.deploy import resources
 from citykit.deploy.progress import component_token
-from citykit.layers import Layer
 
-GENERATE_ANNOTATION = "citykit.io/generate"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
 DELETION_PROPAGATION = "pulumi.com/deletionPropagationPolicy"
 STATEFUL_KINDS = ("StatefulSet", "PersistentVolumeClaim")
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # Kept on the cluster by `destroy` where data is protected: namespaces hold the kept claims, and
 # CRDs are cluster-wide (deleting one deletes every custom resource of its kind, other cities'
 # and teams' included; Helm keeps CRDs on uninstall for the same reason).
@@ -85,8 +89,7 @@ def prepare(unit: Unit, obj: dict[str, Any], protect_data: bool) -> dict[str, An
     # bookkeeping: admission enforces the quota from its spec, and the provider waited up to a
     # minute for that status (30 s on a freshly started controller manager).
     if kind in ("Ingress", "Service", "ResourceQuota") or (
-        unit.component.cls.readiness == "exists"
-        and kind in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+        unit.component.cls.readiness == "exists" and kind in POD_TEMPLATE_KINDS
     ):
         annotations[SKIP_AWAIT] = "true"
     # The provider deletes in the foreground by default: the object stays, marked, until the
@@ -185,7 +188,7 @@ def deploy_city(compiled: Compiled, options: ProgramOptions) -> dict[str, Any]:
                 supporting.append(created)
             if kind == "Service":
                 endpoints += [
-                    f"{metadata['name']}.{namespace}.svc:{port['port']}"
+                    f"{service_host(metadata['name'], namespace)}:{port['port']}"
                     for port in obj.get("spec", {}).get("ports", [])
                 ]
         # Other components' custom resources of this component's CRDs wait for all of it: its

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from citykit.compiler import Compiled
+from citykit.conventions import COMPONENT_LABEL, PART_OF_LABEL, POD_TEMPLATE_KINDS
 from citykit.deploy.engine import cluster_access, kubectl
 from citykit.errors import OperationFailed
-
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
         "-o",
         "json",
         "-l",
-        f"app.kubernetes.io/part-of={plan.slug}",
+        f"{PART_OF_LABEL}={plan.slug}",
     )
     if result.returncode != 0:
         raise OperationFailed(f"could not read the cluster: {result.stderr.strip()}")
@@ -89,7 +88,7 @@ def live_status(compiled: Compiled, progress: Callable[[str], None]) -> list[Com
         states = [
             workload_state(live[_key(o)])
             for o in unit.objects
-            if o["kind"] in WORKLOADS and _key(o) in live
+            if o["kind"] in POD_TEMPLATE_KINDS and _key(o) in live
         ]
         if missing:
             first = missing[0]
@@ -134,7 +133,7 @@ def where_pods_run(access: Any, slug: str) -> dict[str, str]:
         "-o",
         "json",
         "-l",
-        f"app.kubernetes.io/part-of={slug}",
+        f"{PART_OF_LABEL}={slug}",
     )
     if nodes.returncode != 0 or pods.returncode != 0:
         return {}
@@ -145,7 +144,7 @@ def where_pods_run(access: Any, slug: str) -> dict[str, str]:
     }
     kinds: dict[str, set[str]] = {}
     for pod in json.loads(pods.stdout).get("items", []):
-        component = (pod["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+        component = (pod["metadata"].get("labels") or {}).get(COMPONENT_LABEL)
         node = pod.get("spec", {}).get("nodeName")
         if component and node:
             kinds.setdefault(component, set()).add("simulated" if node in simulated else "real")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from citykit import paths, toolchain
-from citykit.component import Component, Image, LocalImage
+from citykit.contract.component import Component, Image, LocalImage
 from citykit.errors import OperationFailed
 from citykit.images import debian, oci
 

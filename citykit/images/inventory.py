@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from citykit.component import Component
+from citykit.contract.component import Component
 from citykit.images import build
 
 NOT_BUILT, BUILT, LOADED = "not built", "built", "loaded"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from citykit.errors import InputError
 from citykit.images import build, containerd
-from citykit.plan import Plan
+from citykit.plan.planned import Plan
 
 
 def plan_targets(plan: Plan) -> list[build.Target]:
@@ -38,8 +38,8 @@ def ensure_loaded(plan: Plan, address: str, progress: Callable[[str], None]) -> 
 
 def node_address(env: str) -> str | None:
     """The containerd socket of the environment's real node, when its local cluster runs one."""
-    from citykit import environment as environments
     from citykit.cluster.local import LocalCluster
+    from citykit.input import environment as environments
 
     cluster = environments.load(env)[0].cluster
     if cluster.provider != "local" or not cluster.real_node:

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from citykit.component import Check
-from citykit.plan import Plan, PlannedComponent
+from citykit.contract.component import Check
+from citykit.conventions import secret_name, service_host
+from citykit.plan.planned import Plan, PlannedComponent
 from citykit.verify import probe
 from citykit.verify.flows import Flow, Source, flow_matrix
 
@@ -83,7 +84,7 @@ def check_env(
     plan: Plan, component: PlannedComponent, run_id: str, real: set[str]
 ) -> dict[str, str]:
     env = {
-        "TARGET": f"{component.name}.{component.namespace}.svc",
+        "TARGET": service_host(component.name, component.namespace),
         "NAMESPACE": component.namespace,
         "CITY": plan.slug,
         "RUN": f"citykit-verify-{run_id}",
@@ -180,7 +181,7 @@ def plan_work(
                 )
                 continue
             secret_env = [
-                (variable, f"{component.name}-{suffix}", key)
+                (variable, secret_name(component.name, suffix), key)
                 for variable, suffix, key in check.secret_env
             ]
             manifest = probe.pod(

@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from citykit import paths
-from citykit.cluster.nodes import RUNTIME_LABEL
 from citykit.compiler import Compiled
+from citykit.conventions import (
+    COMPONENT_LABEL,
+    RUNTIME_LABEL,
+    VERIFY_LABEL,
+    backup_name,
+    secret_name,
+)
 from citykit.deploy.engine import ClusterAccess, cluster_access, kubectl, stack_name
 from citykit.deploy.status import where_pods_run
-from citykit.plan import Plan, PlannedComponent
+from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.probe_image import PROBE_COMPONENT
 from citykit.verify import probe, runner
 from citykit.verify.checks import Outcome, PodRun, check_env, functional_script
 
@@ -56,7 +63,7 @@ def _live_cronjob(access: ClusterAccess, component: PlannedComponent) -> dict[st
         "cronjob",
         "-n",
         component.namespace,
-        f"{component.name}-backup",
+        backup_name(component.name),
         "-o",
         "json",
     )
@@ -70,7 +77,7 @@ def _skip_reason(
         return "failed: its backup CronJob is not in the cluster (deploy with `citykit up`)"
     if not real_nodes:
         return "simulated: the cluster has no node that runs containers"
-    if runs.get(cronjob["metadata"]["labels"]["app.kubernetes.io/component"]) != "real":
+    if runs.get(cronjob["metadata"]["labels"][COMPONENT_LABEL]) != "real":
         return "simulated: its pods run on kwok nodes"
     selector = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("nodeSelector", {})
     if plan.environment.cluster.real_node and RUNTIME_LABEL not in selector:
@@ -125,7 +132,7 @@ def _job_from(cronjob: dict[str, Any], plan: Plan, name: str) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": cronjob["metadata"]["namespace"],
-            "labels": {probe.VERIFY_LABEL: plan.slug},
+            "labels": {VERIFY_LABEL: plan.slug},
             "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
         },
         "spec": spec,
@@ -171,7 +178,7 @@ def drill_component(
                 identity=component.name,
                 script=functional_script(component, drill.mark),
                 env=env,
-                secret_env=[(v, f"{component.name}-{s}", k) for v, s, k in drill.secret_env],
+                secret_env=[(v, secret_name(component.name, s), k) for v, s, k in drill.secret_env],
                 timeout=120,
             ),
             120,
@@ -181,7 +188,7 @@ def drill_component(
         return outcome("failed", f"writing the marker failed: {mark.reason} {mark.output[-300:]}")
     say(f"restore drill {component.name}: running its backup Job")
     ok, detail = _run_job(
-        access, _job_from(cronjob, plan, f"{component.name}-backup-drill-{run_id}"[:52])
+        access, _job_from(cronjob, plan, f"{backup_name(component.name)}-drill-{run_id}"[:52])
     )
     if not ok:
         return outcome("failed", detail)
@@ -193,7 +200,7 @@ def drill_component(
                 plan,
                 name=f"verify-drill-restore-{component.name}-{run_id}"[:63],
                 namespace=component.namespace,
-                identity=probe.PROBE_COMPONENT,
+                identity=PROBE_COMPONENT,
                 script=drill.restore,
                 env=env,
                 secret_env=[],
@@ -201,7 +208,7 @@ def drill_component(
                 image=component.images[drill.image],
                 run_as=drill.run_as,
                 writable=drill.writable,
-                claims=((f"{component.name}-backup", "/backup"),),
+                claims=((backup_name(component.name), "/backup"),),
                 memory_mi=drill.memory_mi,
             ),
             JOB_TIMEOUT,

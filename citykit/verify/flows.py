@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from citykit.component import Port
-from citykit.layers import Zone
-from citykit.plan import Plan, PlannedComponent, tenant_namespace
-from citykit.security import traffic_edges
-from citykit.verify.probe import PROBE_COMPONENT
+from citykit.contract.component import Port
+from citykit.contract.layers import Zone
+from citykit.conventions import service_host, tenant_namespace
+from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.probe_image import PROBE_COMPONENT
+from citykit.plan.traffic import traffic_edges
 
 Expect = Literal["allowed", "denied"]
 
@@ -42,7 +43,7 @@ class Flow:
 
     @property
     def host(self) -> str:
-        return f"{self.server.name}.{self.server.namespace}.svc"
+        return service_host(self.server.name, self.server.namespace)
 
     @property
     def check(self) -> str:

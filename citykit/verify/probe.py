@@ -10,48 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL
-from citykit.component import Image, LocalImage
-from citykit.images import build
-from citykit.plan import Plan
-
-PROBE_COMPONENT = "citykit-verify"  # the image path and the identity of a pod that is no component
-VERIFY_LABEL = "citykit.io/verify"  # on every probe pod: its value is the city's slug
-NAME_LABEL = "app.kubernetes.io/name"
-PROBE_UID = 10001
-
-# Clients of everything the catalog's checks talk to: HTTP (curl, with S3 signing), JSON (jq),
-# PostgreSQL (psql), MQTT (mosquitto_pub/sub), Kafka (kcat) and plain TCP (nc).
-PROBE_LOCAL = LocalImage(
-    version="1",
-    source="debian:bookworm curl jq postgresql-client mosquitto-clients kcat netcat-openbsd",
-    debian=(
-        "curl",
-        "ca-certificates",
-        "jq",
-        "postgresql-client",
-        "mosquitto-clients",
-        "kcat",
-        "netcat-openbsd",
-    ),
-    user=PROBE_UID,
-    user_name="probe",
-    entrypoint=("/bin/sh",),
-    check="curl --version >/dev/null && psql --version >/dev/null && command -v mosquitto_pub && "
-    "command -v mosquitto_sub && command -v kcat && command -v nc && command -v jq",
+from citykit.conventions import (
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    POOL_LABEL,
+    RUNTIME,
+    RUNTIME_LABEL,
+    VERIFY_LABEL,
 )
-# What clusters that pull images run: the same image, pushed to the city's registry mirror
-# (`citykit images build` writes its archive; no public registry has it).
-PROBE_IMAGE = Image("ghcr.io/citykit/verify-probe", PROBE_LOCAL.version)
-PROBE_TARGET = build.Target(PROBE_COMPONENT, "probe", PROBE_LOCAL, PROBE_IMAGE)
+from citykit.images import build
+from citykit.plan.planned import Plan
+from citykit.plan.probe_image import (
+    PROBE_COMPONENT,
+    PROBE_IMAGE,
+    PROBE_KEY,
+    PROBE_LOCAL,
+    PROBE_UID,
+    probe_ref,
+)
 
-
-def probe_ref(plan: Plan) -> str:
-    """The probe image for the plan's environment: the local build where the environment uses
-    local images, else the upstream reference through the mirror."""
-    if plan.environment.local_images:
-        return PROBE_TARGET.ref
-    return PROBE_IMAGE.ref(plan.environment.registry_mirror)
+PROBE_TARGET = build.Target(PROBE_COMPONENT, PROBE_KEY, PROBE_LOCAL, PROBE_IMAGE)
 
 
 def pod(
@@ -142,7 +120,7 @@ def pod(
             "labels": {
                 NAME_LABEL: identity,
                 VERIFY_LABEL: plan.slug,
-                "app.kubernetes.io/managed-by": "citykit-verify",
+                MANAGED_BY_LABEL: PROBE_COMPONENT,
             },
         },
         "spec": spec,

@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from citykit.compiler import Compiled
+from citykit.conventions import VERIFY_LABEL
 from citykit.deploy.engine import ClusterAccess, cluster_access, kubectl
 from citykit.deploy.status import SIMULATED_NODE_ANNOTATION, where_pods_run
 from citykit.errors import OperationFailed
-from citykit.verify import checks, probe
+from citykit.verify import checks
 from citykit.verify.checks import Outcome, PodResult, PodRun
 
 PARALLEL_PODS = 6
@@ -55,7 +56,7 @@ def sweep(access: ClusterAccess, slug: str, *, wait: bool = False) -> None:
         "pods,jobs",
         "--all-namespaces",
         "-l",
-        f"{probe.VERIFY_LABEL}={slug}",
+        f"{VERIFY_LABEL}={slug}",
         "--ignore-not-found",
         f"--wait={'true' if wait else 'false'}",
         "--timeout=120s",

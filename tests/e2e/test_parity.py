@@ -33,10 +33,11 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-from citykit import compiler, manifests, names
-from citykit.environment import SHIPPED
+from citykit import compiler, manifests
 from citykit.errors import ValidationFailed
-from citykit.render import Object
+from citykit.input import names
+from citykit.input.environment import SHIPPED
+from citykit.objects.render import Object
 from tests.conftest import EXAMPLE, example_data
 from tests.e2e.conftest import Cluster
 

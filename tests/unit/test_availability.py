@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from citykit import availability, compiler
-from citykit.cluster.nodes import HOST_LABEL, ZONE_LABEL
+from citykit import compiler
 from citykit.compiler import Compiled
+from citykit.conventions import HOST_LABEL, ZONE_LABEL
+from citykit.objects import liveness_probes as availability
 from tests.conftest import ENVIRONMENTS, EXAMPLE
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from citykit import capacity, compiler, views
-from citykit.cluster.nodes import NodeSpec, node_pools
-from citykit.cluster.providers import nodes_for
+from citykit import compiler
 from citykit.compiler import Compiled, Unit
+from citykit.plan.node_pools import NodeSpec, node_pools, nodes_for
+from citykit.reports import capacity, views
 from tests.conftest import EXAMPLE
 
 GiB = 2**30

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from citykit import layers
+from citykit.contract import layers
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]

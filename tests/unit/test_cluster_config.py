@@ -10,8 +10,9 @@ import yaml
 
 from citykit import compiler, toolchain
 from citykit.cluster import kind, providers
-from citykit.cluster.nodes import POOL_LABEL, ZONE_LABEL, node_object
+from citykit.conventions import POOL_LABEL, ZONE_LABEL
 from citykit.errors import ToolMissing
+from citykit.plan.node_pools import node_object
 from tests.conftest import EXAMPLE, example_data
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citykit import compare, compiler
+from citykit import compiler
+from citykit.reports import compare
 from tests.conftest import EXAMPLE
 
 CLI = [sys.executable, "-m", "citykit.cli"]
@@ -109,7 +110,7 @@ def test_two_profiles_show_implementations_added_components_and_overrides(tmp_pa
 
 def test_rows_follow_the_reference_models_layers() -> None:
     result = compare.compare(side(EXAMPLE, "dev"), side(EXAMPLE, "prod"))
-    from citykit import layers
+    from citykit.contract import layers
 
     order = [layers.index(layers.BY_KEY[row["layer"]]) for row in result["objects"]]
     assert order == sorted(order)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from citykit import docs, registry
+from citykit.catalog import load_catalog
+from citykit.reports import docs
 from tests.conftest import ROOT
 
 
@@ -14,7 +15,7 @@ def test_component_docs_are_up_to_date() -> None:
 
 
 def test_every_component_has_a_page_with_its_settings() -> None:
-    catalog = registry.load_catalog()
+    catalog = load_catalog()
     files = docs.generate(catalog)
     for component in catalog.components():
         text = files[f"{component.name}.md"]

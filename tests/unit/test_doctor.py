@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from citykit import doctor, toolchain
-from citykit.deploy import binaries, engine
+from citykit import toolchain
+from citykit.deploy import binaries, doctor, engine
 from citykit.errors import CitykitError, ToolMissing
 
 CLI = [sys.executable, "-m", "citykit.cli"]

@@ -15,10 +15,12 @@ from typing import ClassVar
 
 import pytest
 
-from citykit import compiler, diagram, figure, layers
-from citykit.component import Component
+from citykit import compiler
+from citykit.contract import layers
+from citykit.contract.component import Component
+from citykit.contract.registry import Registry, RegistryError
 from citykit.errors import ValidationFailed
-from citykit.registry import Registry, RegistryError
+from citykit.reports import diagram, figure
 from tests.conftest import EXAMPLE, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]

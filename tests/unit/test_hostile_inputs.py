@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from citykit import compiler
-from citykit.environment import deep_merge
 from citykit.errors import ValidationFailed
+from citykit.input.environment import deep_merge
 from tests.conftest import EXAMPLE, ROOT, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]

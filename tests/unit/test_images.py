@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from citykit import registry
-from citykit.component import LocalImage
-from citykit.images import build, containerd, debian, oci, refs
+from citykit.catalog import load_catalog
+from citykit.contract import image_refs as refs
+from citykit.contract.component import LocalImage
+from citykit.images import build, containerd, debian, oci
 from tests.conftest import EXAMPLE
 
 CLI = [sys.executable, "-m", "citykit.cli"]
@@ -195,7 +196,7 @@ def test_binary_only_images_from_entries(tmp_path: Path) -> None:
 
 # -- recipes and the cache -------------------------------------------------------------------------
 def _targets() -> list[build.Target]:
-    return build.targets(registry.load_catalog().components())
+    return build.targets(load_catalog().components())
 
 
 def test_cache_key_follows_the_recipe_not_the_clock(
@@ -235,7 +236,7 @@ def test_every_recipe_matches_its_component() -> None:
         "one-network-operations",
         "one-network-collaboration",
     } <= names
-    catalog = registry.load_catalog()
+    catalog = load_catalog()
     for target in targets:
         cls = catalog.get(target.component)
         recipe = target.recipe

@@ -15,7 +15,7 @@ import pytest
 
 from citykit import compiler
 from citykit.errors import ValidationFailed
-from citykit.plan import Plan
+from citykit.plan.planned import Plan
 from tests.conftest import ENVIRONMENTS
 
 EXAMPLE_LINE = re.compile(r"^( +)# ?(.*)$")

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from citykit import compiler, security
+from citykit import compiler
 from citykit.compiler import Compiled
-from citykit.routes import gateway_routes
+from citykit.conventions import EDGE_ANNOTATION
+from citykit.plan.routes import gateway_routes
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 from tests.unit.test_checkov import assert_clean
 from tests.unit.test_render import custom_kinds, validate_strictly
@@ -181,7 +182,7 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
         assert allowed(result, "Egress", "kong", route.name, route.port.port), route.name
         assert allowed(result, "Ingress", route.name, "kong", route.port.port), route.name
         edges = [
-            p["metadata"]["annotations"][security.EDGE_ANNOTATION]
+            p["metadata"]["annotations"][EDGE_ANNOTATION]
             for p in objects_of(result, route.name, "NetworkPolicy")
         ]
         assert f"kong -> {route.name} (gateway route)" in edges
@@ -189,7 +190,7 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
     assert allowed(result, "Ingress", "kong", "prometheus", 8100)
     # Kong reaches nothing that is neither routed nor required.
     reachable = {
-        p["metadata"]["annotations"][security.EDGE_ANNOTATION]
+        p["metadata"]["annotations"][EDGE_ANNOTATION]
         for p in objects_of(result, "kong", "NetworkPolicy")
         if p["spec"]["policyTypes"] == ["Egress"]
     }

@@ -17,7 +17,7 @@ import yaml
 
 from citykit import compiler, manifests, toolchain
 from citykit.compiler import Compiled
-from citykit.passes import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
+from citykit.conventions import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
 from scripts.bench import megacity_profile
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 
@@ -133,7 +133,7 @@ def test_kube_score_finds_nothing_critical_with_the_other_implementations(
 
 
 def test_compliance_lists_the_skips_with_their_reasons() -> None:
-    from citykit import compliance
+    from citykit.reports import compliance
 
     data = compliance.report(compiler.compile_city(EXAMPLE, "prod"))
     listed = {

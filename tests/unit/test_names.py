@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from citykit import layers, names, registry
-from citykit.plan import namespace_for, tenant_namespace
+from citykit.catalog import load_catalog
+from citykit.contract import layers
+from citykit.conventions import tenant_namespace
+from citykit.input import names
+from citykit.plan.planned import namespace_for
 
 LONGEST_SLUG = "a" * names.SLUG_MAX
 
@@ -186,7 +189,7 @@ def test_names_built_from_the_longest_slugs_are_dns_labels() -> None:
 def test_catalog_names_and_images_are_valid_with_the_longest_mirror() -> None:
     mirror = "r" * 60 + "." + "example" + "/" + "m" * (names.REGISTRY_MAX - 69)
     assert len(mirror) == names.REGISTRY_MAX and names.registry_problem(mirror) is None
-    for component in registry.load_catalog().components():
+    for component in load_catalog().components():
         assert names.label_problem(component.name) is None
         for secret in component.secrets:
             assert names.label_problem(f"{component.name}-{secret.name}") is None

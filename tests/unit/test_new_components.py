@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from citykit import compiler, operations, registry, security
+from citykit import compiler
+from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
+from citykit.conventions import EDGE_ANNOTATION
 from citykit.errors import ValidationFailed
+from citykit.plan import monitoring as operations
 from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
 from tests.unit.test_checkov import assert_clean
 from tests.unit.test_render import custom_kinds, validate_strictly
@@ -116,7 +119,7 @@ def test_rabbitmq_settings_are_strict(write_profile) -> None:  # type: ignore[no
     }
     broker = compiler.plan(write_profile(data), "dev").by_name("rabbitmq")
     assert (broker.size("replicas"), broker.size("storage_gi")) == (3, 50)
-    for field in registry.load_catalog().get("rabbitmq").Settings.model_fields.values():
+    for field in load_catalog().get("rabbitmq").Settings.model_fields.values():
         assert field.description
 
 
@@ -267,8 +270,7 @@ def test_network_policies_allow_the_new_edges(small_profile: Path, profile: str)
         for p in by_kind(result, "NetworkPolicy")
     }
     edges = {
-        (p["metadata"].get("annotations") or {}).get(security.EDGE_ANNOTATION)
-        for p in policies.values()
+        (p["metadata"].get("annotations") or {}).get(EDGE_ANNOTATION) for p in policies.values()
     }
     broker = "kafka" if profile == "example" else "rabbitmq"
     for server, namespace, port in (

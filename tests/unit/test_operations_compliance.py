@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citykit import compiler, compliance, layers, operations
+from citykit import compiler
+from citykit.contract import layers
+from citykit.plan import monitoring as operations
+from citykit.reports import compliance
 from tests.conftest import EXAMPLE, example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from citykit import compiler, operations
+from citykit import compiler
 from citykit.compiler import Compiled
 from citykit.errors import ValidationFailed
+from citykit.plan import monitoring as operations
 from tests.conftest import EXAMPLE, example_data
 
 Object = dict[str, Any]

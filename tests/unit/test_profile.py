@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from citykit import compiler
-from citykit.environment import MAX_EXTENDS, SHIPPED, deep_merge
-from citykit.environment import load as load_environment
 from citykit.errors import Problem, ValidationFailed
-from citykit.loading import Source, attribute
+from citykit.input.environment import MAX_EXTENDS, SHIPPED, deep_merge
+from citykit.input.environment import load as load_environment
+from citykit.input.loading import Source, attribute
 from tests.conftest import EXAMPLE, example_data
 
 

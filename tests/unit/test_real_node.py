@@ -15,7 +15,7 @@ import yaml
 from citykit import compiler
 from citykit.cluster import addons, certs, realnode
 from citykit.cluster.local import LocalCluster
-from citykit.cluster.nodes import POOL_LABEL, RUNTIME, RUNTIME_LABEL
+from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL
 from citykit.errors import ValidationFailed
 from tests.conftest import EXAMPLE
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from citykit import compiler, security
+from citykit import compiler
 from citykit.compiler import Compiled
+from citykit.plan.traffic import traffic_edges
 from tests.conftest import EXAMPLE
 
 
@@ -103,7 +104,7 @@ def test_patroni_may_touch_only_endpoints_and_pods_in_its_namespace() -> None:
 
 def test_the_rest_api_is_not_offered_to_clients() -> None:
     plan = compiled("prod").plan
-    edges = security.traffic_edges(plan)
+    edges = traffic_edges(plan)
     to_db = [
         (c.name, [p.port for p in ports]) for c, s, ports, _, _ in edges if s.name == "postgis"
     ]

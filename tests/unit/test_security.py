@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from citykit import compiler, manifests, security
+from citykit import compiler, manifests
+from citykit.cluster.audit_policy import audit_policy
 from citykit.compiler import Compiled
+from citykit.conventions import EDGE_ANNOTATION
+from citykit.plan.traffic import GATEWAY_CAPABILITIES
 from tests.conftest import ENVIRONMENTS, EXAMPLE
 
 
@@ -61,7 +64,7 @@ def test_every_allow_rule_traces_to_a_graph_edge_or_a_declared_exposure(
     ]
     assert rules
     for policy in rules:
-        edge = policy["metadata"]["annotations"][security.EDGE_ANNOTATION]
+        edge = policy["metadata"]["annotations"][EDGE_ANNOTATION]
         assert edge in edges or edge.endswith(allowed_suffixes), edge
         if edge in edges:
             client, server = edge.split(" -> ")
@@ -87,7 +90,7 @@ def test_a_component_reaches_exactly_what_it_requires(compiled: Compiled) -> Non
         }
         reached.discard(component.name)
         allowed = {d for d in component.peers if plan.by_name(d).cls.ports}
-        if component.capability in security.GATEWAY_CAPABILITIES:
+        if component.capability in GATEWAY_CAPABILITIES:
             allowed |= {
                 c.name
                 for c in plan.components
@@ -180,7 +183,7 @@ def test_no_literal_credential_in_rendered_files(compiled: Compiled) -> None:
 
 
 def test_audit_policy_keeps_secret_bodies_out(compiled: Compiled) -> None:
-    policy = security.audit_policy(compiled.plan)
+    policy = audit_policy(compiled.plan)
     secret_rules = [
         r
         for r in policy["rules"]

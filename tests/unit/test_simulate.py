@@ -15,9 +15,8 @@ import pytest
 from citykit import compiler
 from citykit.cluster import placement, simulate
 from citykit.cluster.local import LocalCluster, Scale
-from citykit.cluster.nodes import GPU_RESOURCE, node_object
-from citykit.cluster.providers import nodes_for
 from citykit.errors import InputError
+from citykit.plan.node_pools import GPU_RESOURCE, node_object, nodes_for
 from tests.conftest import EXAMPLE
 
 GiB = 2**30

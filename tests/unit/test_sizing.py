@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citykit import compiler, registry, sizing
-from citykit.component import Component, ComponentSettings, Scale, SizingRule
-from citykit.layers import SENSING
-from citykit.registry import Registry, RegistryError
-from citykit.sizing import GiB, KiB, Num, SizingError, choose, city, days, figure
+from citykit import compiler
+from citykit.catalog import load_catalog
+from citykit.contract import sizing
+from citykit.contract.component import Component, ComponentSettings, Scale, SizingRule
+from citykit.contract.layers import SENSING
+from citykit.contract.registry import Registry, RegistryError
+from citykit.contract.sizing import GiB, KiB, Num, SizingError, choose, city, days, figure
 from scripts.bench import megacity_profile
 from tests.conftest import EXAMPLE, example_data
 
@@ -30,7 +32,7 @@ SCALE = Scale(
     districts=3,
     departments=3,
 )
-CATALOG = registry.load_catalog()
+CATALOG = load_catalog()
 
 
 def test_rule_rounds_up_applies_the_factor_and_clamps() -> None:

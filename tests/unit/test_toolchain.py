@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from citykit import registry, toolchain
+from citykit import toolchain
+from citykit.catalog import load_catalog
 
 MINIO_BUILDS = (
     # tool, module, release, pseudo-version, commit, the upstream image it replaces
@@ -46,7 +47,7 @@ def test_minio_tools_pin_their_release_commit(
     assert f"{module}/cmd.ReleaseTag={release} " in tool.ldflags
     assert f"{module}/cmd.CommitID={commit} " in tool.ldflags
     # The data lake's upstream images are these releases.
-    minio = registry.load_catalog().get("minio")
+    minio = load_catalog().get("minio")
     if image == "main":
         assert minio.images["main"].tag == release
     else:

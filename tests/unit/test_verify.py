@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from citykit import compiler
+from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
-from citykit.component import Check
-from citykit.layers import Zone
+from citykit.contract.component import Check
+from citykit.contract.layers import Zone
 from citykit.verify import checks, probe
 from citykit.verify.checks import PodResult
 from citykit.verify.flows import Flow, flow_matrix
@@ -292,9 +293,7 @@ def test_functional_scripts_wait_for_the_policy_controller_first() -> None:
 def test_every_declared_check_is_valid_shell(tmp_path: Any) -> None:
     import subprocess
 
-    from citykit import registry
-
-    for cls in registry.load_catalog().components():
+    for cls in load_catalog().components():
         scripts = [c.script for c in cls.checks]
         if cls.backup is not None and cls.backup.drill is not None:
             scripts += [cls.backup.drill.mark, cls.backup.drill.restore]
@@ -309,7 +308,7 @@ def test_every_declared_check_is_valid_shell(tmp_path: Any) -> None:
 
 # -- the restore drill in the compliance report --------------------------------------------------
 def _backup_family(record: dict[str, Any] | None, today: date) -> dict[str, Any]:
-    from citykit import compliance
+    from citykit.reports import compliance
 
     data = compliance.report(compiler.compile_city(EXAMPLE, "local"), record, today)
     family: dict[str, Any] = next(

@@ -1,0 +1,2 @@
+"""Reading the inputs: safe YAML with located errors, the rules for names, the profile and the
+environment models."""

@@ -1,0 +1,35 @@
+"""The scheduling pass: pods to their component's node pool (tolerating its taint), or to the
+real node when all their images are built locally."""
+
+from __future__ import annotations
+
+from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL, Object, pod_templates
+from citykit.plan.planned import Plan, PlannedComponent, local_image_refs
+
+
+def schedule_on_pool(
+    plan: Plan, component: PlannedComponent, objects: list[Object]
+) -> list[Object]:
+    """Pods go to the component's node pool; GPU and edge pools are tainted, so only components
+    that declare them tolerate the taint. A pod whose images are all built locally runs on the
+    real node instead (tainted too, so that nothing else lands there)."""
+    local = local_image_refs(component)
+    pool = component.cls.pool
+    for obj in objects:
+        for template in pod_templates(obj):
+            spec = template.setdefault("spec", {})
+            containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+            taint: tuple[str, str] | None
+            if local and {c.get("image") for c in containers} <= local:
+                selector, taint = {RUNTIME_LABEL: RUNTIME}, (RUNTIME_LABEL, RUNTIME)
+            else:
+                selector = {POOL_LABEL: pool}
+                taint = (POOL_LABEL, pool) if pool != "general" else None
+            spec.setdefault("nodeSelector", selector)
+            if taint is not None:
+                key, value = taint
+                spec.setdefault(
+                    "tolerations",
+                    [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
+                )
+    return objects
