@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from citykit.cli import deployment, output
 from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
@@ -14,6 +16,14 @@ def register(app: typer.Typer) -> None:
         env: EnvOption = "dev",
         yes: deployment.YesOption = False,
         output_format: OutputOption = Format.table,
+        accept_data_loss: Annotated[
+            bool,
+            typer.Option(
+                "--accept-data-loss",
+                help="Where the environment protects data: recreate a stateful component whose "
+                "volumes are gone from the cluster with empty ones, instead of stopping.",
+            ),
+        ] = False,
     ) -> None:
         """Deploy every layer of the city: one Pulumi stack per city and environment, live
         progress per component, generated credentials kept as Pulumi secrets."""
@@ -21,7 +31,13 @@ def register(app: typer.Typer) -> None:
 
         compiled, how, say = deployment.prepare(profile, env, output_format)
         actions.confirm(f"deploy {compiled.plan.slug} to {env}?", yes)
-        result = actions.up(compiled, how, json_output=output_format is Format.json, say=say)
+        result = actions.up(
+            compiled,
+            how,
+            json_output=output_format is Format.json,
+            say=say,
+            accept_data_loss=accept_data_loss,
+        )
         if output_format is Format.json:
             output.print_json(result)
             return

@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from citykit.compiler import Compiled
-from citykit.deploy import freshness
+from citykit.deploy import dataloss, freshness
 from citykit.deploy.engine import PARALLEL, Deployment
 from citykit.deploy.progress import Tracker
 from citykit.errors import CitykitError, InputError, OperationFailed
@@ -31,6 +31,13 @@ class Interrupted(CitykitError):
     """Ctrl-C stopped an engine operation; the engine cancelled it cleanly (exit 130)."""
 
     exit_code = 130
+
+
+class DataLost(CitykitError):
+    """The cluster lost a stateful component's volumes where data is protected: `up` would
+    recreate them empty (exit 2: the user decides)."""
+
+    exit_code = 2
 
 
 class DriftFound(CitykitError):
@@ -243,10 +250,47 @@ def _plain_outputs(deployment: Deployment) -> dict[str, Any]:
     return {}
 
 
-def up(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
+def check_data(deployment: Deployment, how: Invocation, accept_loss: bool, say: Say) -> None:
+    """Before `up` changes anything: the stateful components' volumes that the state recorded
+    must still be in the cluster where the environment protects data (dataloss.py)."""
+    latest = freshness.checkpoint(deployment.backend_url(), deployment.name)
+    if not latest or deployment.access is None:
+        return
+    live = freshness.live_objects(deployment.access, {dataloss.CLAIM})
+    if live is None:
+        say("warning: could not list the cluster's PersistentVolumeClaims to check for lost data")
+        return
+    lost = dataloss.find(deployment.compiled, latest, {(k[2], k[3]) for k in live})
+    if not lost:
+        return
+    gone = [item for item in lost if item.all_gone]
+    if not deployment.compiled.plan.environment.protect_data or accept_loss or not gone:
+        say("warning: volumes the last deployment had are gone and will be recreated empty:")
+        say(dataloss.describe(lost))
+        return
+    raise DataLost(
+        "the cluster no longer has the data of "
+        + ", ".join(item.component for item in gone)
+        + " (deleted by hand, or with its namespace):\n"
+        + dataloss.describe(lost)
+        + "\n`up` would recreate these volumes empty, so it stopped before changing anything",
+        hint="restore the claims (or the namespace) from your backups and re-run; to start with "
+        f"empty volumes instead: {how.command('up', '--yes', '--accept-data-loss')}",
+    )
+
+
+def up(
+    compiled: Compiled,
+    how: Invocation,
+    *,
+    json_output: bool,
+    say: Say,
+    accept_data_loss: bool = False,
+) -> dict[str, Any]:
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=True, progress=say)
     clear_stale_lock(deployment, say)
+    check_data(deployment, how, accept_data_loss, say)
     tracker = _tracker(compiled, json_output, "deploying")
     rerun = how.command("up", "--yes")
     with _cancellable(say) as interrupted:

@@ -15,7 +15,7 @@ import yaml
 from rich.console import Console
 
 from citykit import compiler
-from citykit.deploy import actions, checkpoints, engine, reach
+from citykit.deploy import actions, checkpoints, dataloss, engine, reach
 from citykit.deploy.progress import Tracker
 from tests.conftest import EXAMPLE
 
@@ -177,3 +177,110 @@ def test_a_wrong_passphrase_names_where_it_came_from(monkeypatch: pytest.MonkeyP
     error = actions._engine_error(RuntimeError("error: incorrect passphrase"), None, "citykit up")
     assert error.exit_code == 2
     assert "$PULUMI_CONFIG_PASSPHRASE does not decrypt" in error.message
+
+
+def _recorded_city(environment: str) -> tuple[compiler.Compiled, dict[str, Any]]:
+    """A compiled city and a checkpoint that records every object as rendered (the state after
+    a successful `up`)."""
+    compiled = compiler.compile_city(EXAMPLE, environment)
+    resources = [
+        {"urn": f"urn:{i}", "type": "kubernetes:x", "outputs": obj}
+        for i, obj in enumerate(o for unit in compiled.units for o in unit.objects)
+    ]
+    return compiled, {"resources": resources}
+
+
+def _claims(compiled: compiler.Compiled) -> dict[str, set[tuple[str, str]]]:
+    """Per stateful component, the claims its recorded objects stand for."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for unit in compiled.units:
+        if not unit.component.cls.stateful:
+            continue
+        for obj in unit.objects:
+            recorded = dataloss_recorded(obj)
+            if obj["kind"] == "StatefulSet":
+                names = dataloss.expected_claims(recorded)
+            elif obj["kind"] == "PersistentVolumeClaim":
+                names = [obj["metadata"]["name"]]
+            else:
+                continue
+            found.setdefault(unit.component.name, set()).update(
+                (obj["metadata"]["namespace"], n) for n in names
+            )
+    return found
+
+
+def dataloss_recorded(obj: dict[str, Any]) -> Any:
+    from citykit.deploy import freshness
+
+    meta = obj["metadata"]
+    key = (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+    return freshness.Recorded("urn:x", key, "1", obj)
+
+
+def test_a_stateful_set_stands_for_one_claim_per_template_and_member() -> None:
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "postgis", "namespace": "data"},
+        "spec": {"replicas": 2, "volumeClaimTemplates": [{"metadata": {"name": "pgdata"}}]},
+    }
+    assert dataloss.expected_claims(dataloss_recorded(obj)) == [
+        "pgdata-postgis-0",
+        "pgdata-postgis-1",
+    ]
+
+
+def test_lost_volumes_are_found_per_component() -> None:
+    compiled, latest = _recorded_city("prod")
+    claims = _claims(compiled)
+    assert {"postgis", "minio"} <= set(claims)
+    everything = set().union(*claims.values())
+    assert dataloss.find(compiled, latest, everything) == []
+    # The namespace of one store deleted by hand: all its claims gone.
+    lost = dataloss.find(compiled, latest, everything - claims["postgis"])
+    assert [(item.component, item.all_gone) for item in lost] == [("postgis", True)]
+    assert set(lost[0].claims) == {name for _, name in claims["postgis"]}
+    # One member's volume gone: the others still hold the data.
+    one = sorted(claims["postgis"])[0]
+    partial = dataloss.find(compiled, latest, everything - {one})
+    assert [(item.component, item.claims, item.all_gone) for item in partial] == [
+        ("postgis", (one[1],), False)
+    ]
+    # A state that never recorded the store (a first `up`) loses nothing.
+    assert dataloss.find(compiled, {"resources": []}, set()) == []
+
+
+def test_up_refuses_to_recreate_lost_data_only_where_it_is_protected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from citykit.deploy import freshness
+
+    said: list[str] = []
+    how = actions.Invocation("city.yaml", "prod")
+    for environment, protected in (("prod", True), ("dev", False)):
+        compiled, latest = _recorded_city(environment)
+        assert compiled.plan.environment.protect_data is protected
+        everything = set().union(*_claims(compiled).values())
+        live = {("v1", "PersistentVolumeClaim", ns, name): {} for ns, name in everything}
+        lost_namespace = next(ns for ns, name in everything if name.endswith("postgis-0"))
+        for key in [k for k in live if k[2] == lost_namespace]:
+            del live[key]
+        monkeypatch.setattr(freshness, "checkpoint", lambda url, stack, latest=latest: latest)
+        monkeypatch.setattr(freshness, "live_objects", lambda access, kinds, live=live: live)
+        deployment: Any = SimpleNamespace(
+            compiled=compiled, access=object(), name="s", backend_url=lambda: "file:///x"
+        )
+        if protected:
+            with pytest.raises(actions.DataLost) as refused:
+                actions.check_data(deployment, how, False, said.append)
+            assert refused.value.exit_code == 2
+            text = "\n".join(refused.value.lines())
+            assert "postgis" in text and "recreate these volumes empty" in text
+            assert "--accept-data-loss" in text
+        # Accepted (or unprotected): said, then `up` goes on.
+        said.clear()
+        actions.check_data(deployment, how, protected, said.append)
+        assert any("recreated empty" in line for line in said), said
