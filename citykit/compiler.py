@@ -17,7 +17,8 @@ from citykit.conventions import Object
 from citykit.errors import Problem, ValidationFailed
 from citykit.input import environment as environments
 from citykit.input.environment import deep_merge
-from citykit.input.loading import Source, attribute, problems_from, read_yaml
+from citykit.input.loading import read_yaml
+from citykit.input.problems import Source, attribute, problems_from
 from citykit.input.profile import ProfileBase, profile_model
 from citykit.objects import passes
 from citykit.objects.render import finish, render_component

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from citykit.cli import output
@@ -15,6 +15,9 @@ from rich.table import Table
 from citykit import compiler
 from citykit.compiler import Compiled
 
+if TYPE_CHECKING:
+    from citykit.deploy.operation import Invocation
+
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")
 ]
@@ -22,8 +25,8 @@ YesOption = Annotated[
 
 def prepare(
     profile: Path, env: str, output_format: Format
-) -> tuple[Compiled, Any, Callable[[str], None]]:
-    from citykit.deploy.actions import Invocation
+) -> tuple[Compiled, Invocation, Callable[[str], None]]:
+    from citykit.deploy.operation import Invocation
 
     compiled = compiler.compile_city(profile, env)
     json_output = output_format is Format.json

@@ -40,20 +40,19 @@ def register(app: typer.Typer) -> None:
             delete_data=delete_data,
         )
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
             return
         output.say(
-            f"{result['stack']}: {deployment.counts_line(result['resources'])} "
-            f"in {result['seconds']}s"
+            f"{result.stack}: {deployment.counts_line(result.resources)} in {result.seconds}s"
         )
-        if result["kept_protected"]:
+        if result.kept_protected:
             output.say(
                 "kept (protected data): "
-                + ", ".join(result["kept_protected"])
+                + ", ".join(result.kept_protected)
                 + " — pass --delete-data to delete them too"
             )
-        if result["kept_dependencies"]:
+        if result.kept_dependencies:
             output.say(
                 "kept because the protected data depends on them: "
-                + ", ".join(result["kept_dependencies"])
+                + ", ".join(result.kept_dependencies)
             )

@@ -23,13 +23,13 @@ def register(app: typer.Typer) -> None:
         compiled, how, say = deployment.prepare(profile, env, output_format)
         result = actions.drift(compiled, how, json_output=output_format is Format.json, say=say)
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
         else:
-            deployment.changes_table("drifted resources", result["changes"])
-        if result["drift"]:
+            deployment.changes_table("drifted resources", result.changes)
+        if result.drift:
             raise DriftFound(
-                f"{len(result['changes'])} resources drifted from the profile",
+                f"{len(result.changes)} resources drifted from the profile",
                 hint=f"restore them with `{how.command('up', '--yes')}`",
             )
         if output_format is not Format.json:
-            output.say(f"{result['stack']}: no drift")
+            output.say(f"{result.stack}: no drift")

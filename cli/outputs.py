@@ -22,12 +22,12 @@ def register(app: typer.Typer) -> None:
         compiled, how, say = deployment.prepare(profile, env, output_format)
         result = actions.outputs(compiled, how, say=say)
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
             return
         table = Table(title="outputs", title_justify="left")
         table.add_column("component")
         table.add_column("value", overflow="fold")
-        for name, value in result.items():
+        for name, value in result.values.items():
             table.add_row(
                 name,
                 value

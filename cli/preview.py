@@ -31,11 +31,11 @@ def register(app: typer.Typer) -> None:
         compiled, how, say = deployment.prepare(profile, env, output_format)
         result = actions.preview(compiled, how, json_output=output_format is Format.json, say=say)
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
         else:
-            deployment.changes_table("changes", result["changes"])
-            output.say(f"{result['stack']}: {deployment.counts_line(result['counts'])}")
-        if expect_no_changes and result["changed"]:
+            deployment.changes_table("changes", result.changes)
+            output.say(f"{result.stack}: {deployment.counts_line(result.counts)}")
+        if expect_no_changes and result.changed:
             raise ChangesExpected(
-                f"{len(result['changes'])} resources would change", hint=how.command("up", "--yes")
+                f"{len(result.changes)} resources would change", hint=how.command("up", "--yes")
             )

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         actions.confirm(f"refresh the state of {compiled.plan.slug} in {env}?", yes)
         result = actions.refresh(compiled, how, json_output=output_format is Format.json, say=say)
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
             return
-        deployment.changes_table("refreshed", result["changes"])
-        output.say(f"{result['stack']}: {deployment.counts_line(result['resources'])}")
+        deployment.changes_table("refreshed", result.changes)
+        output.say(f"{result.stack}: {deployment.counts_line(result.resources)}")

@@ -9,7 +9,7 @@ from citykit.cli import output
 from citykit.cli.options import Format, OutputOption
 from rich.table import Table
 
-from citykit import toolchain
+from citykit import go_build, toolchain
 
 app = typer.Typer(
     help="Build (once, cached) and locate the Pulumi engine, the Kubernetes "
@@ -29,7 +29,7 @@ def install() -> None:
         elapsed = time.monotonic() - started
         output.say(f"[{elapsed:6.1f}s] {tool.name} {tool.version}: {state}")
 
-    built = toolchain.install(progress)
+    built = go_build.install(progress)
     total = time.monotonic() - started
     output.say(
         f"{len(built)} built, {len(toolchain.TOOLS) - len(built)} cached, "

@@ -39,11 +39,11 @@ def register(app: typer.Typer) -> None:
             accept_data_loss=accept_data_loss,
         )
         if output_format is Format.json:
-            output.print_json(result)
+            output.print_json(result.to_json())
             return
-        changed = sum(v for k, v in result["resources"].items() if k != "same")
+        changed = sum(v for k, v in result.resources.items() if k != "same")
         output.say(
-            f"{result['stack']}: {deployment.counts_line(result['resources'])} "
-            f"in {result['seconds']}s" + ("" if changed else " — no changes")
+            f"{result.stack}: {deployment.counts_line(result.resources)} "
+            f"in {result.seconds}s" + ("" if changed else " — no changes")
         )
         output.say(f"status: citykit status -p {profile} -e {env}")

@@ -8,9 +8,18 @@ from typing import Any
 import pytest
 import yaml
 
+# The cluster tiers' shared helpers assert like tests do: with pytest's explanations.
+pytest.register_assert_rewrite("tests.clusters")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "yuhang.yaml"
 ENVIRONMENTS = ("dev", "staging", "prod")
+# The small city: the example with a small message rate and RabbitMQ as its broker (a profile
+# overlay, for citykit.testing.compile_variant).
+SMALL_CITY = {
+    "scale": {"peakMessagesPerSecond": 2000},
+    "layers": {"common": {"message-broker": {"implementation": "rabbitmq"}}},
+}
 
 # The tiers whose tests share a cluster (started by a session or module fixture) or what it is
 # built from: each is one pytest-xdist group. `make test` runs `-n 3 --dist loadgroup`, where such

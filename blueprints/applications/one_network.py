@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from citykit.blueprints.shared import DATABASE_PASSWORD
 from pydantic import Field
 
 from citykit.contract import layers
@@ -21,11 +22,12 @@ from citykit.contract.component import (
     Resources,
     SecretSpec,
     SizingRule,
+    TemplateValues,
     Workload,
 )
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
-from citykit.conventions import secret_name, service_host
+from citykit.objects.build import Build, build_of
 
 PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
 # Debian's nginx (1.22) set up as nginx-unprivileged is: port 8080, pid and temporary files in
@@ -123,10 +125,12 @@ echo "HTTP $code, $(wc -c < /tmp/page) bytes"
 """
 # The application's own copy of the database password (Secret `<app>-db`, the same values as
 # the database's), used from the application's namespace: what the application itself does.
+# The database and its user are the store's (`check_env`: RELATIONAL_DB_NAME and _USER).
 DATABASE_WITH_APP_CREDENTIALS = """
 set -eu
 host=${RELATIONAL_DB_URL%:*} port=${RELATIONAL_DB_URL##*:}
-version=$(psql "host=$host port=$port user=postgres dbname=city connect_timeout=10" \
+database="dbname=$RELATIONAL_DB_NAME user=$RELATIONAL_DB_USER"
+version=$(psql "host=$host port=$port $database connect_timeout=10" \
   -Atc 'SELECT postgis_full_version()')
 echo "$version" | grep -q 'POSTGIS="' && echo "$RELATIONAL_DB_URL: $(echo "$version" | cut -c1-60)"
 """
@@ -139,6 +143,9 @@ DATABASE_CHECK = Check(
 )
 
 
+OIDC_CLIENT = SecretSpec("oidc-client", ("secret",))  # the application's client of the realm
+
+
 class Application(Component):
     """An application template: a web front end behind the gateway, wired by environment to the
     capabilities it requires. `topics` are the broker topics it owns."""
@@ -149,7 +156,7 @@ class Application(Component):
     Settings = AppSettings
     ports = (Port("http", 8080, exposed_to="gateway"),)
     resources = Resources(cpu_millis=250, memory_mi=256)
-    secrets: ClassVar[tuple[SecretSpec, ...]] = (SecretSpec("oidc-client", ("secret",)),)
+    secrets: ClassVar[tuple[SecretSpec, ...]] = (OIDC_CLIENT,)
     topics: ClassVar[tuple[str, ...]] = ()
     workload = Workload(
         Probe("http", "/"),
@@ -165,9 +172,14 @@ class Application(Component):
     )
 
     def check_env(self, plan: Any) -> Mapping[str, str]:
-        return {**_peer_urls(plan, self.requires), "ROUTE": f"/{self.name}/"}
+        build = build_of(plan, self.name)
+        env = {**_peer_urls(build, self.requires), "ROUTE": f"/{self.name}/"}
+        if "relational-db" in self.requires:
+            database = build.peer("relational-db").database
+            env |= {"RELATIONAL_DB_NAME": database.name, "RELATIONAL_DB_USER": database.user}
+        return env
 
-    def values(self, build: Any) -> Mapping[str, Any]:
+    def values(self, build: Build) -> TemplateValues:
         plan, me = build.plan, build.component
         env: dict[str, str] = {
             "CITY_NAME": plan.profile.city.name,
@@ -177,39 +189,29 @@ class Application(Component):
             "PUBLIC_URL": f"https://{plan.environment.domain}/{me.name}/",
             "BROKER_TOPICS": ",".join(f"{plan.slug}.{t}" for t in self.topics),
         }
-        env.update(_peer_urls(plan, self.requires))
-        secret_env = [
-            {
-                "name": "OIDC_CLIENT_SECRET",
-                "secret": secret_name(me.name, "oidc-client"),
-                "key": "secret",
-            }
-        ]
+        env.update(_peer_urls(build, self.requires))
+        secret_env = [self.secret_env("OIDC_CLIENT_SECRET", "oidc-client", "secret")]
         if "relational-db" in self.requires:
-            secret_env.append(
-                {"name": "DB_PASSWORD", "secret": secret_name(me.name, "db"), "key": "password"}
-            )
+            secret_env.append(self.secret_env("DB_PASSWORD", "db", "password"))
         manifest = {"application": me.name, "topics": sorted(env["BROKER_TOPICS"].split(","))}
-        return {
-            "env": env,
-            "secret_env": secret_env,
-            "topics": [f"{plan.slug}.{t}" for t in self.topics],
-            "manifest": json.dumps(manifest, ensure_ascii=False, sort_keys=True),
-            "config": {"default.conf": PORTAL_SITE.format(route=f"/{me.name}/")},
-        }
+        return TemplateValues(
+            env=env,
+            secret_env=tuple(secret_env),
+            config={"default.conf": PORTAL_SITE.format(route=f"/{me.name}/")},
+            # Read by no template: the topics are in BROKER_TOPICS.
+            own={
+                "topics": [f"{plan.slug}.{t}" for t in self.topics],
+                "manifest": json.dumps(manifest, ensure_ascii=False, sort_keys=True),
+            },
+        )
 
 
-def _peer_urls(plan: Any, capabilities: tuple[str, ...]) -> dict[str, str]:
-    """`<CAPABILITY>_URL`: host:port of the first port of each required peer in the plan."""
-    urls = {}
-    for capability in sorted(capabilities):
-        peer = plan.by_capability(capability)
-        if peer is not None and peer.cls.ports:
-            key = capability.upper().replace("-", "_")
-            urls[f"{key}_URL"] = (
-                f"{service_host(peer.name, peer.namespace)}:{peer.cls.ports[0].port}"
-            )
-    return urls
+def _peer_urls(build: Build, capabilities: tuple[str, ...]) -> dict[str, str]:
+    """`<CAPABILITY>_URL`: host:port of the main (first) port of each required peer."""
+    return {
+        f"{capability.upper().replace('-', '_')}_URL": build.peer(capability).address()
+        for capability in sorted(capabilities)
+    }
 
 
 def _sizing(per: int) -> tuple[SizingRule, ...]:
@@ -236,10 +238,7 @@ class OneNetworkServices(Application):
         "build; all wiring (route, OIDC client, topics, database) is real."
     )
     requires = ("api-gateway", "identity", "relational-db", "message-broker")
-    secrets = (
-        SecretSpec("oidc-client", ("secret",)),
-        SecretSpec("db", ("password",), same_as="relational-db:credentials"),
-    )
+    secrets = (OIDC_CLIENT, DATABASE_PASSWORD)
     topics = ("service-applications", "service-status")
     sizing = _sizing(500_000)
     checks = (*Application.checks, DATABASE_CHECK)
@@ -273,10 +272,7 @@ class OneNetworkCollaboration(Application):
         "hub; records are stored in the relational store."
     )
     requires = ("api-gateway", "identity", "relational-db", "event-hub")
-    secrets = (
-        SecretSpec("oidc-client", ("secret",)),
-        SecretSpec("db", ("password",), same_as="relational-db:credentials"),
-    )
+    secrets = (OIDC_CLIENT, DATABASE_PASSWORD)
     topics = ("tasks",)
     sizing = _sizing(1_000_000)
     checks = (*Application.checks, DATABASE_CHECK)

@@ -3,13 +3,13 @@ default-deny and metering labels — and the city's priority classes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component
+from citykit.contract.component import Component, TemplateValues
 from citykit.contract.registry import component
 from citykit.conventions import tenant_namespace
+from citykit.objects.build import Build
 
 
 @component
@@ -31,7 +31,7 @@ class Tenancy(Component):
     )
     readiness = "exists"
 
-    def values(self, build: Any) -> Mapping[str, Any]:
+    def values(self, build: Build) -> TemplateValues:
         plan = build.plan
         tenants = []
         for department in plan.profile.departments:
@@ -68,4 +68,4 @@ class Tenancy(Component):
                 "description": "Batch and analytics jobs; preempted first.",
             },
         ]
-        return {"tenants": tenants, "priorities": priorities}
+        return TemplateValues(own={"tenants": tenants, "priorities": priorities})

@@ -19,10 +19,12 @@ from citykit.contract.component import (
     Port,
     Probe,
     Resources,
+    TemplateValues,
     Workload,
 )
 from citykit.contract.registry import component
 from citykit.conventions import ingress_class, issuer_names
+from citykit.objects.build import Build
 
 VERSION = "v1.17.2"
 READ = ("get", "list", "watch")
@@ -142,17 +144,19 @@ class CertManager(Component):
         ),
     )
 
-    def values(self, build: Any) -> Mapping[str, Any]:
+    def values(self, build: Build) -> TemplateValues:
         plan = build.plan
         tls = plan.environment.tls
         names = issuer_names(plan.slug)
         solver = build.component.images["acmesolver"]
-        return {
-            "env": {"POD_NAMESPACE": build.component.namespace},
-            "extra_args": [f"--acme-http01-solver-image={solver}"],
-            "issuers": names,
-            "public_issuer": _public_issuer(tls, names, ingress_class(plan.slug)["name"]),
-        }
+        return TemplateValues(
+            env={"POD_NAMESPACE": build.component.namespace},
+            extra_args=(f"--acme-http01-solver-image={solver}",),
+            own={
+                "issuers": names,
+                "public_issuer": _public_issuer(tls, names, ingress_class(plan.slug)["name"]),
+            },
+        )
 
 
 def _public_issuer(tls: Any, names: Mapping[str, str], ingress: str) -> dict[str, Any]:

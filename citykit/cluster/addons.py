@@ -1,5 +1,6 @@
 """What a real node needs besides the kubelet: the pod sandbox image, cluster DNS (CoreDNS) and
-NetworkPolicy enforcement (kube-router's policy controller), as objects (plain data) and images.
+NetworkPolicy enforcement (kube-router's policy controller), as objects (plain data) and the
+references of their images (addon_images.py builds them).
 
 They run as pods in kube-system, as on a kubeadm or kind cluster, so the city's NetworkPolicies
 treat them exactly as they would there: the zones' `allow-dns` policy lets every pod reach
@@ -8,20 +9,12 @@ built by `citykit tools install` (static) and, for kube-router, Debian's iptable
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from citykit import toolchain
 from citykit.contract.component import LocalImage
 from citykit.conventions import RUNTIME, RUNTIME_LABEL
-from citykit.errors import ToolMissing
-from citykit.images import build, oci
-from citykit.images.build import images_dir
+from citykit.images import build
 
 PAUSE_REF = "citykit.local/pause:3.10"
 COREDNS_REF = f"citykit.local/coredns:{toolchain.COREDNS_VERSION.lstrip('v')}"
@@ -45,7 +38,7 @@ NETPOL_REF = NETPOL_TARGET.ref
 DNS_SERVICE_IP = "10.96.0.10"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 NETPOL_LABELS = {"app": "kube-router"}
-SERVICE_CIDR = "10.96.0.0/16"  # the API server's --service-cluster-ip-range (local.py)
+SERVICE_CIDR = "10.96.0.0/16"  # the API server's --service-cluster-ip-range (control_plane.py)
 NAMESPACE = "kube-system"
 
 COREFILE = """.:53 {
@@ -309,86 +302,3 @@ def netpol_objects() -> list[dict[str, Any]]:
 
 def objects() -> list[dict[str, Any]]:
     return [*coredns_objects(), *netpol_objects()]
-
-
-# -- images ------------------------------------------------------------------------------------
-def _pause_archive(say: Callable[[str], None]) -> Path:
-    """The pod sandbox image: kubernetes' own pause.c (from the pinned kubernetes module),
-    compiled statically with the host's C compiler, as its Makefile does."""
-    # Keyed by the kubernetes release that ships pause.c: a warm start asks Go for nothing.
-    key = f"{toolchain.KUBERNETES_VERSION}|{PAUSE_REF}"
-    out = images_dir() / f"pause-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
-    if out.is_file():
-        return out
-    module = toolchain.module_dir("kubernetes", "k8s.io/kubernetes", toolchain.KUBERNETES_VERSION)
-    source = module / "build" / "pause" / "linux" / "pause.c"
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler is None:
-        raise ToolMissing(
-            "a C compiler is needed to build the pause image", hint="apt-get install gcc"
-        )
-    say("building the pause image from kubernetes' pause.c")
-    with tempfile.TemporaryDirectory() as tmp:
-        binary = Path(tmp) / "pause"
-        subprocess.run(
-            [
-                compiler,
-                "-Os",
-                "-Wall",
-                "-Werror",
-                "-static",
-                "-DVERSION=v3.10-citykit",
-                "-o",
-                str(binary),
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(["strip", str(binary)], check=False, capture_output=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        oci.write_image(
-            out,
-            PAUSE_REF,
-            [("/pause", binary)],
-            oci.ImageConfig(
-                entrypoint=("/pause",),
-                user="65535:65535",
-                source="k8s.io/kubernetes/build/pause",
-                version="3.10",
-            ),
-        )
-    return out
-
-
-def _binary_archive(ref: str, tool: str, entrypoint: str, version: str, user: str) -> Path:
-    """An image whose only content is one statically built tool."""
-    binary = toolchain.find(tool)
-    # The tool's cache home names its version and build recipe: no need to hash the binary.
-    key = f"{toolchain.BY_NAME[tool].home.name}|{ref}"
-    out = images_dir() / f"{tool}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        oci.write_image(
-            out,
-            ref,
-            [(entrypoint, binary)],
-            oci.ImageConfig(
-                entrypoint=(entrypoint,),
-                user=user,
-                source=toolchain.BY_NAME[tool].package,
-                version=version,
-            ),
-        )
-    return out
-
-
-def build_images(say: Callable[[str], None]) -> list[Path]:
-    """The archives of the node's system images, built when missing (cached by content)."""
-    return [
-        _pause_archive(say),
-        _binary_archive(
-            COREDNS_REF, "coredns", "/coredns", toolchain.COREDNS_VERSION, "65532:65532"
-        ),
-        build.build(NETPOL_TARGET).archive,
-    ]

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -130,3 +131,33 @@ def generate(pki: Path, extra_ips: tuple[str, ...] = ()) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+def write_kubeconfig(
+    path: Path, pki: Path, *, server: str, cluster: str, user: str, cert: str
+) -> None:
+    """A kubeconfig (mode 0600) for `server` that trusts the cluster CA in `pki` and signs in with
+    the client certificate `<cert>.crt` there; `cluster` names its cluster and context."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate": str(pki / f"{cert}.crt"),
+                    "client-key": str(pki / f"{cert}.key"),
+                },
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+        "current-context": cluster,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)

@@ -1,132 +1,57 @@
 """The local cluster: a real Kubernetes control plane on loopback with simulated nodes.
 
-etcd, kube-apiserver (TLS, RBAC, Pod Security admission, audit log), kube-controller-manager and
-kube-scheduler run as real processes; kwok plays the kubelets (nodes Ready, pods Running with IPs,
-jobs complete, deletions finish) and provisions volumes for the `citykit-local` StorageClass.
-Processes run detached, so the cluster outlives the command that started it; their pids and ports
-are kept in `<state>/clusters/<name>/state.json`."""
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as real processes
+(control_plane.py has their command lines); kwok plays the kubelets (nodes Ready, pods Running
+with IPs, jobs complete, deletions finish) and provisions volumes. Processes run detached
+(processes.py), so the cluster outlives the command that started it; their pids and ports are
+kept in `<state>/clusters/<name>/state.json`. This module starts and stops the whole; the API
+access and readiness checks are cluster_api.py's."""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import os
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from citykit import paths, toolchain
-from citykit.cluster import addons, certs, realnode
+from citykit import toolchain
+from citykit.cluster import addon_images, addons, certs, node_config, node_host, processes
 from citykit.cluster.audit_policy import audit_policy as default_audit_policy
+from citykit.cluster.cluster_api import ClusterAPI
+from citykit.cluster.control_plane import (
+    COMPONENTS,
+    START_TIMEOUT,
+    STORAGE_CLASS,
+    ControlPlaneArgs,
+    Scale,
+    storage_class,
+)
+from citykit.cluster.processes import ComponentState
 from citykit.cluster.realnode import RealNode
-from citykit.errors import InputError, OperationFailed, ToolMissing
+from citykit.errors import InputError, OperationFailed
 from citykit.images import containerd
 from citykit.plan.node_pools import NodeSpec, node_object
 
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # The real node's processes, started after the control plane when the environment asks for it.
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "volumes")
-# The simulated nodes carry this annotation (nodes.node_object); kwok manages only those, so a
-# real kubelet's node is left to the kubelet.
-KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
-KWOK_VOLUME_ROOT = "/var/lib/citykit-local"
-STORAGE_CLASS = "citykit-local"
-SERVICE_CIDR = "10.96.0.0/16"
-START_TIMEOUT = 90.0
-# Connections that register simulated nodes at once (register_nodes).
-PARALLEL_REGISTRATIONS = 4
 
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Scale:
-    """Settings that follow the number of simulated nodes. kwok renews each node's lease every
-    quarter of its duration, like a kubelet; at a thousand nodes the default 40 s would be 100
-    writes a second, which alone keeps two cores busy. The lease grows with the node count so
-    renewals stay at most RENEWALS_PER_SECOND, and the node lifecycle controller's grace period
-    with it (else it would mark nodes NotReady between renewals)."""
-
-    nodes: int
-
-    RENEWALS_PER_SECOND = 10
-    MIN_LEASE_SECONDS = 40
-
-    @property
-    def lease_seconds(self) -> int:
-        renewals_need = -(-4 * self.nodes // self.RENEWALS_PER_SECOND)  # ceil
-        return max(self.MIN_LEASE_SECONDS, renewals_need)
-
-    @property
-    def grace_seconds(self) -> int:
-        # Kubernetes' default (50 s) for the default lease: a renewal may come a little late.
-        return self.lease_seconds + 10
-
-    @property
-    def timeout(self) -> float:
-        """How long to wait for the nodes: registering and initialising a thousand takes a
-        while on two cores."""
-        return START_TIMEOUT + self.nodes * 0.2
-
-
-@dataclass(frozen=True)
-class ComponentState:
-    name: str
-    pid: int
-    port: int
-    alive: bool
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _alive(pid: int, binary: str) -> bool:
-    """True when `pid` runs `binary` (pids are reused, so the command line is checked)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return stat[0] != "Z" and Path(cmdline.decode(errors="replace")).name == binary
-
-
-class LocalCluster:
+class LocalCluster(ControlPlaneArgs, ClusterAPI):
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.dir = paths.state_dir() / "clusters" / name
+        super().__init__(name)
         # Processes started by this object: polled directly while starting, because right after
         # fork /proc still shows the parent's command line, not the tool's.
         self._started: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- state ----------------------------------------------------------------------------
-    @property
-    def kubeconfig(self) -> Path:
-        return self.dir / "kubeconfig"
-
-    def _state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads((self.dir / "state.json").read_text())
-            return data
-        except (OSError, ValueError):
-            return None
-
     def components(self) -> list[ComponentState]:
         state = self._state() or {}
         binaries = state.get("binaries", {})
@@ -135,7 +60,7 @@ class LocalCluster:
                 name,
                 pid,
                 state["ports"].get(name, 0),
-                _alive(pid, binaries.get(name, name)),
+                processes.alive(pid, binaries.get(name, name)),
             )
             for name, pid in state.get("pids", {}).items()
         ]
@@ -182,7 +107,7 @@ class LocalCluster:
         for tool in COMPONENTS:
             toolchain.find(tool)
         if real_node:
-            realnode.check_host()
+            node_host.check_host()
             for tool in ("kubelet", "kube-proxy"):
                 toolchain.find(tool)
         started = time.monotonic()
@@ -204,21 +129,27 @@ class LocalCluster:
         for sub in ("pki", "logs", "audit", "etcd"):
             (self.dir / sub).mkdir()
         node = RealNode(self.dir, self.name) if real_node else None
-        saved_sysctls = realnode.read_sysctls() if node else {}
-        ports = {name: _free_port() for name in (*COMPONENTS, "etcd-peer")}
+        saved_sysctls = node_host.read_sysctls() if node else {}
+        ports = {name: processes.free_port() for name in (*COMPONENTS, "etcd-peer")}
         if node:
-            ports["kube-apiserver"] = _require_port(realnode.APISERVER_PORT)
-            ports.update(
-                {name: _free_port() for name in ("kubelet", "kubelet-healthz", "kube-proxy")}
-            )
+            ports["kube-apiserver"] = processes.require_port(node_host.APISERVER_PORT)
+            for name in ("kubelet", "kubelet-healthz", "kube-proxy"):
+                ports[name] = processes.free_port()
         scale = Scale(len(nodes))
         self._write_state(ports, {}, {"real_node": bool(node), "sysctls": saved_sysctls})
         if node:
             say("preparing the real node's network (bridge citykit0, forwarding)")
             node.prepare_network()
         say("generating certificates")
-        certs.generate(self.dir / "pki", (realnode.NODE_IP,) if node else ())
-        self._write_kubeconfig(ports["kube-apiserver"])
+        certs.generate(self.dir / "pki", (node_host.NODE_IP,) if node else ())
+        certs.write_kubeconfig(
+            self.kubeconfig,
+            self.dir / "pki",
+            server=f"https://127.0.0.1:{ports['kube-apiserver']}",
+            cluster=self.name,
+            user="citykit-admin",
+            cert="admin",
+        )
         (self.dir / "audit" / "policy.yaml").write_text(yaml.safe_dump(audit_policy))
         pids: dict[str, int] = {}
         binaries: dict[str, str] = {}
@@ -252,7 +183,7 @@ class LocalCluster:
         (self.dir / "kwok.yaml").write_text(self._kwok_config(node))
         start("kwok", self._kwok_args(ports, scale))
         say(f"registering {len(nodes)} simulated nodes and the {STORAGE_CLASS} StorageClass")
-        self.apply([_storage_class()])
+        self.apply([storage_class()])
         self.register_nodes([node_object(n) for n in nodes])
         self._wait(lambda: self._nodes_ready(len(nodes)), "nodes Ready", scale.timeout)
         self._wait(self._default_service_account, "the default ServiceAccount")
@@ -270,17 +201,17 @@ class LocalCluster:
     ) -> None:
         node.write_config(
             ports["kube-apiserver"],
-            realnode.Ports(
+            node_config.Ports(
                 kubelet=ports["kubelet"],
                 kubelet_healthz=ports["kubelet-healthz"],
                 proxy_metrics=ports["kube-proxy"],
-                proxy_healthz=_free_port(),
+                proxy_healthz=processes.free_port(),
             ),
         )
         start("containerd", node.containerd_args(), shutil.which("containerd"))
         self._wait(node.containerd_socket.exists, "containerd")
         say("loading the node's system images (pause, CoreDNS, kube-router)")
-        for archive in addons.build_images(say):
+        for archive in addon_images.build_images(say):
             containerd.load(archive, str(node.containerd_socket))
         start("kubelet", node.kubelet_args(), None)
         start("kube-proxy", node.proxy_args(), None)
@@ -312,146 +243,8 @@ class LocalCluster:
 
     def _stop_processes(self) -> None:
         found = [c for c in self.components() if c.alive]
-        state = self._state() or {}
-        binaries = state.get("binaries", {})
-        for component in reversed(found):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(component.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(
-            _alive(c.pid, binaries.get(c.name, c.name)) for c in found
-        ):
-            time.sleep(0.2)
-        for component in found:
-            if _alive(component.pid, binaries.get(component.name, component.name)):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(component.pid, signal.SIGKILL)
-        for component in found:
-            for _ in range(50):
-                if not _alive(component.pid, binaries.get(component.name, component.name)):
-                    break
-                time.sleep(0.1)
-        # Belt and braces: anything still running with this cluster's directory in its command
-        # line is one of ours (a pid the state file lost, a process stuck in shutdown).
-        for pid in self._stray_processes():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-    def _stray_processes(self) -> list[int]:
-        marker = (str(self.dir) + "/").encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-        return found
-
-    # -- Kubernetes access ------------------------------------------------------------------
-    def kubectl(
-        self, *args: str, input_text: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            raise ToolMissing("kubectl is not installed", hint="install kubectl (Debian: kubectl)")
-        result = subprocess.run(
-            [kubectl, "--kubeconfig", str(self.kubeconfig), *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise OperationFailed(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
-
-    def apply(self, objects: list[dict[str, Any]], parallel: int = 1) -> None:
-        """Server-side apply `objects`, in order; with `parallel`, split among that many kubectl
-        processes at once (for objects that do not depend on each other). Ctrl-C stops them."""
-        chunks = [objects[i::parallel] for i in range(parallel) if objects[i::parallel]]
-        if len(chunks) <= 1:
-            text = yaml.safe_dump_all(objects, sort_keys=False)
-            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=text)
-            return
-        kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            raise ToolMissing("kubectl is not installed", hint="install kubectl (Debian: kubectl)")
-        work = self.dir / "apply"
-        work.mkdir(exist_ok=True)
-        running: list[tuple[subprocess.Popen[bytes], Path]] = []
-        try:
-            for index, chunk in enumerate(chunks):
-                manifest, log = work / f"{index}.yaml", work / f"{index}.log"
-                manifest.write_text(yaml.safe_dump_all(chunk, sort_keys=False))
-                with log.open("wb") as out:
-                    process = subprocess.Popen(
-                        [
-                            kubectl,
-                            "--kubeconfig",
-                            str(self.kubeconfig),
-                            "apply",
-                            "--server-side",
-                            "--force-conflicts",
-                            "-f",
-                            str(manifest),
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=out,
-                        stdin=subprocess.DEVNULL,
-                    )
-                running.append((process, log))
-            failed = [log for process, log in running if process.wait() != 0]
-        finally:
-            for process, _ in running:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-        if failed:
-            raise OperationFailed(
-                "kubectl apply failed: " + failed[0].read_text(errors="replace").strip()
-            )
-
-    def register_nodes(self, nodes: list[dict[str, Any]]) -> None:
-        """Create the Node objects over PARALLEL_REGISTRATIONS keep-alive connections to the API
-        server. kubectl sends a large batch slowly (a thousand nodes took minutes on two cores;
-        these are seconds), and nodes depend on nothing, so they need no apply semantics."""
-        port = (self._state() or {})["ports"]["kube-apiserver"]
-        context = self._admin_context()
-
-        def create(chunk: list[dict[str, Any]]) -> None:
-            connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
-            try:
-                for node in chunk:
-                    connection.request(
-                        "POST",
-                        "/api/v1/nodes",
-                        body=json.dumps(node),
-                        headers={"Content-Type": "application/json"},
-                    )
-                    response = connection.getresponse()
-                    body = response.read()
-                    # 409: registered before (an earlier attempt); nodes are never changed.
-                    if response.status not in (200, 201, 409):
-                        raise OperationFailed(
-                            f"registering node {node['metadata']['name']} failed: "
-                            f"HTTP {response.status}: {body[:500].decode(errors='replace')}"
-                        )
-            finally:
-                connection.close()
-
-        chunks = [nodes[i::PARALLEL_REGISTRATIONS] for i in range(PARALLEL_REGISTRATIONS)]
-        with ThreadPoolExecutor(max_workers=PARALLEL_REGISTRATIONS) as pool:
-            list(pool.map(create, [c for c in chunks if c]))  # list(): re-raises a failure
-
-    def nodes(self) -> list[dict[str, Any]]:
-        result = self.kubectl("get", "nodes", "-o", "json", check=False)
-        if result.returncode != 0:
-            return []
-        items: list[dict[str, Any]] = json.loads(result.stdout).get("items", [])
-        return items
+        binaries = (self._state() or {}).get("binaries", {})
+        processes.stop(found, binaries, self.dir)
 
     # -- helpers ------------------------------------------------------------------------------
     def _write_state(
@@ -470,220 +263,6 @@ class LocalCluster:
             **(extra or {}),
         }
         (self.dir / "state.json").write_text(json.dumps(state, indent=2))
-
-    def _write_kubeconfig(self, port: int) -> None:
-        pki = self.dir / "pki"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": self.name,
-                    "cluster": {
-                        "server": f"https://127.0.0.1:{port}",
-                        "certificate-authority": str(pki / "ca.crt"),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "citykit-admin",
-                    "user": {
-                        "client-certificate": str(pki / "admin.crt"),
-                        "client-key": str(pki / "admin.key"),
-                    },
-                }
-            ],
-            "contexts": [
-                {"name": self.name, "context": {"cluster": self.name, "user": "citykit-admin"}}
-            ],
-            "current-context": self.name,
-        }
-        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.kubeconfig.chmod(0o600)
-
-    def _etcd_args(self, ports: dict[str, int]) -> list[str]:
-        client, peer = f"http://127.0.0.1:{ports['etcd']}", f"http://127.0.0.1:{ports['etcd-peer']}"
-        return [
-            "--name",
-            "citykit",
-            "--data-dir",
-            str(self.dir / "etcd"),
-            "--listen-client-urls",
-            client,
-            "--advertise-client-urls",
-            client,
-            "--listen-peer-urls",
-            peer,
-            "--initial-advertise-peer-urls",
-            peer,
-            "--initial-cluster",
-            f"citykit={peer}",
-            # A throw-away cluster: durability is not worth the fsync cost on a shared disk.
-            "--unsafe-no-fsync",
-            "--quota-backend-bytes",
-            str(4 * 1024**3),
-        ]
-
-    def _apiserver_args(self, ports: dict[str, int], real_node: bool = False) -> list[str]:
-        pki, audit = self.dir / "pki", self.dir / "audit"
-        if real_node:
-            # Real pods reach the API server through the `kubernetes` Service, whose endpoint is
-            # the advertised address: the node's bridge address, the only one pods can route to.
-            address = [
-                "--bind-address=0.0.0.0",
-                f"--advertise-address={realnode.NODE_IP}",
-                "--endpoint-reconciler-type=lease",
-                # logs, exec and port-forward go to the kubelet at the node's address.
-                "--kubelet-preferred-address-types=InternalIP",
-                f"--kubelet-client-certificate={pki / 'admin.crt'}",
-                f"--kubelet-client-key={pki / 'admin.key'}",
-                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-            ]
-        else:
-            address = [
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                # The apiserver refuses a loopback advertise address with an endpoint
-                # reconciler; no real pod ever dials the `kubernetes` Service of a simulated
-                # cluster.
-                "--endpoint-reconciler-type=none",
-            ]
-        return [
-            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            *address,
-            f"--secure-port={ports['kube-apiserver']}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--audit-policy-file={audit / 'policy.yaml'}",
-            f"--audit-log-path={audit / 'audit.log'}",
-            "--audit-log-maxage=180",
-            "--audit-log-maxbackup=10",
-            "--audit-log-maxsize=100",
-            "--profiling=false",
-        ]
-
-    def _controller_manager_args(self, ports: dict[str, int], scale: Scale) -> list[str]:
-        pki = self.dir / "pki"
-        return [
-            f"--node-monitor-grace-period={scale.grace_seconds}s",
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports['kube-controller-manager']}",
-            "--leader-elect=false",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-            f"--cluster-signing-key-file={pki / 'ca.key'}",
-            "--profiling=false",
-        ]
-
-    def _scheduler_args(self, ports: dict[str, int]) -> list[str]:
-        return [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports['kube-scheduler']}",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
-
-    def _kwok_args(self, ports: dict[str, int], scale: Scale) -> list[str]:
-        return [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--config={self.dir / 'kwok.yaml'}",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
-            # Renew node leases like a kubelet does; without them the node lifecycle controller
-            # marks every node NotReady after its grace period and flips its pods to not ready.
-            f"--node-lease-duration-seconds={scale.lease_seconds}",
-            f"--server-address=127.0.0.1:{ports['kwok']}",
-            f"--cidr={realnode.SIMULATED_POD_CIDR.replace('.0/', '.1/')}",
-            f"--node-ip={realnode.SIMULATED_NODE_IP}",
-        ]
-
-    @staticmethod
-    def _kwok_config(node: RealNode | None) -> str:
-        stages = resources.files("citykit.cluster").joinpath("kwok-stages.yaml").read_text()
-        if node is None:
-            return stages
-        # Volumes of a cluster with a real node are real directories: keep them in the node's
-        # directory, so `cluster down` removes them with everything else. The kubelet waits
-        # until the volumes process has made each one writable (type Directory), instead of
-        # creating it itself, owned by root, before that.
-        return stages.replace(KWOK_VOLUME_ROOT, str(node.volumes)).replace(
-            "type: DirectoryOrCreate", "type: Directory"
-        )
-
-    def _http_ok(self, url: str, context: ssl.SSLContext | None = None) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2, context=context) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def _admin_context(self) -> ssl.SSLContext:
-        pki = self.dir / "pki"
-        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        return context
-
-    def _healthy(self) -> bool:
-        state = self._state()
-        if not state:
-            return False
-        try:
-            context = self._admin_context()
-        except (OSError, ssl.SSLError):
-            return False
-        return self._http_ok(
-            f"https://127.0.0.1:{state['ports']['kube-apiserver']}/readyz", context
-        )
-
-    def _nodes_ready(self, count: int) -> bool:
-        # The server's table (NAME STATUS ...), not the objects: polled while a thousand nodes
-        # start, their JSON would be megabytes a time.
-        result = self.kubectl("get", "nodes", "--no-headers", check=False)
-        if result.returncode != 0:
-            return False
-        statuses = [line.split()[1] for line in result.stdout.splitlines() if len(line.split()) > 1]
-        return sum(status.split(",")[0] == "Ready" for status in statuses) >= count
-
-    def _addons_ready(self) -> bool:
-        """Cluster DNS answers and NetworkPolicies are enforced before any city pod starts."""
-        result = self.kubectl(
-            "get", "deployment,daemonset", "-n", "kube-system", "-o", "json", check=False
-        )
-        if result.returncode != 0:
-            return False
-        items = json.loads(result.stdout).get("items", [])
-        ready = {
-            item["metadata"]["name"]: bool(
-                item.get("status", {}).get("availableReplicas")
-                or item.get("status", {}).get("numberReady")
-            )
-            for item in items
-        }
-        return ready.get("coredns", False) and ready.get("kube-router", False)
-
-    def _default_service_account(self) -> bool:
-        return (
-            self.kubectl(
-                "get", "serviceaccount", "default", "-n", "default", check=False
-            ).returncode
-            == 0
-        )
 
     def _wait(self, check: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -707,32 +286,3 @@ class LocalCluster:
             f"timed out after {timeout:.0f}s waiting for {what}",
             hint=f"logs: {self.dir / 'logs'}",
         )
-
-
-def _require_port(port: int) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the API server binds: connections of a stopped cluster in TIME_WAIT do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            raise InputError(
-                f"port {port} is in use; a cluster with a real node serves the API there",
-                hint="stop the other cluster (`citykit cluster down`) or what listens on it",
-            ) from None
-    return port
-
-
-def _storage_class() -> dict[str, Any]:
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {
-            "name": STORAGE_CLASS,
-            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-        },
-        "provisioner": "kwok.x-k8s.io/volume",
-        "reclaimPolicy": "Delete",
-        "volumeBindingMode": "Immediate",
-        "allowVolumeExpansion": True,
-    }

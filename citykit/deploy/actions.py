@@ -1,36 +1,34 @@
 """What `citykit up / preview / destroy / refresh / drift / outputs` do, on top of the driver.
 
-Each action returns plain data (for `--output json`) and raises a CitykitError with the failing
-resource, the reason and the command to re-run when the engine fails."""
+Each action returns a typed result (results.py; `to_json()` for `--output json`) and raises a
+CitykitError with the failing resource, the reason and the command to re-run when the engine
+fails (operation.py, the skeleton they share)."""
 
 from __future__ import annotations
 
-import json
-import shlex
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
-
-from rich.console import Console
 
 from citykit.compiler import Compiled
 from citykit.deploy import dataloss, freshness
 from citykit.deploy.engine import PARALLEL, Deployment
+from citykit.deploy.operation import Invocation, Operation, operation
 from citykit.deploy.progress import Tracker
-from citykit.errors import CitykitError, InputError, OperationFailed
+from citykit.deploy.recovery import recover_interrupted
+from citykit.deploy.results import (
+    DestroyResult,
+    DriftResult,
+    OutputsResult,
+    PreviewResult,
+    RefreshResult,
+    UpResult,
+)
+from citykit.errors import CitykitError, InputError
 
 Say = Callable[[str], None]
-
-
-class Interrupted(CitykitError):
-    """Ctrl-C stopped an engine operation; the engine cancelled it cleanly (exit 130)."""
-
-    exit_code = 130
 
 
 class DataLost(CitykitError):
@@ -46,177 +44,9 @@ class DriftFound(CitykitError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """How the user called citykit, for 're-run' hints."""
-
-    profile: str
-    env: str
-
-    def command(self, verb: str, *extra: str) -> str:
-        args = ["citykit", verb, "-p", self.profile, "-e", self.env, *extra]
-        return " ".join(shlex.quote(a) for a in args)
-
-
-def _engine_error(error: Exception, tracker: Tracker | None, rerun: str) -> CitykitError:
-    from pulumi import automation as auto
-
-    if "incorrect passphrase" in str(error):
-        return _wrong_passphrase()
-    if isinstance(error, auto.ConcurrentUpdateError):
-        return InputError(
-            "another citykit/pulumi operation is running on this stack right now",
-            hint="wait for it to finish; if its process was killed, run the command again — "
-            "citykit clears a lock whose process is gone",
-        )
-    if tracker is not None and tracker.failures:
-        first = tracker.failures[0]
-        where = (
-            f"{first['component']}: {first['resource']}"
-            if first["component"]
-            else first["resource"]
-        )
-        details = "\n".join(f"  {f['resource']}: {f['message']}" for f in tracker.failures[:5])
-        return OperationFailed(f"failed at {where}\n{details}", hint=f"fix it and re-run: {rerun}")
-    text = str(getattr(error, "stderr", "") or error).strip().splitlines()
-    return OperationFailed(
-        "the Pulumi engine failed:\n" + "\n".join(text[-15:]), hint=f"re-run: {rerun}"
-    )
-
-
-def _wrong_passphrase() -> InputError:
-    """The secrets passphrase does not open the stack: say where it came from. The engine
-    stops at the first secret it cannot decrypt, before it writes anything."""
-    from citykit.deploy.engine import PASSPHRASE_VARIABLES, passphrase_source
-
-    source = passphrase_source()
-    origin = f"the key file {source}" if not isinstance(source, str) else f"${source}"
-    return InputError(
-        f"the passphrase from {origin} does not decrypt this stack's secrets (its generated "
-        "credentials); nothing was changed",
-        hint="use the passphrase the stack was created with: set it in "
-        f"{' or '.join(PASSPHRASE_VARIABLES)}, or unset them to use citykit's key file",
-    )
-
-
-def _console(json_output: bool) -> Console:
-    # With --output json, stdout carries only the JSON document; progress goes to stderr.
-    return Console(stderr=True) if json_output else Console()
-
-
-def _tracker(compiled: Compiled, json_output: bool, verb: str) -> Tracker:
-    console = _console(json_output)
-    return Tracker(
-        compiled, console, live_display=console.is_terminal and not json_output, verb=verb
-    )
-
-
 def _counts(summary: Any) -> dict[str, int]:
     changes = getattr(summary, "resource_changes", None) or {}
     return {str(k): int(v) for k, v in changes.items()}
-
-
-def _running(pid: int) -> bool:
-    """True while `pid` runs; a killed engine whose parent died too stays a zombie until
-    reaped, which must count as gone."""
-    from pathlib import Path
-
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def clear_stale_lock(deployment: Deployment, say: Say) -> None:
-    """A `file://` backend keeps a lock file per running update; a killed citykit leaves one
-    behind. Remove locks whose process is gone on this machine, so a re-run converges."""
-    import socket
-    from pathlib import Path
-
-    url = deployment.backend_url()
-    if not url.startswith("file://"):
-        return
-    root = Path(url.removeprefix("file://")) / ".pulumi" / "locks"
-    if not root.is_dir():
-        return
-    for lock in root.rglob("*.json"):
-        if deployment.name not in str(lock.parent):
-            continue
-        try:
-            data = json.loads(lock.read_text())
-        except (OSError, ValueError):
-            continue
-        pid, host = int(data.get("pid", 0)), data.get("hostname", "")
-        if host != socket.gethostname() or pid <= 0:
-            continue
-        if _running(pid):
-            continue  # a real concurrent update
-        say(f"removing the lock of a killed run (pid {pid})")
-        lock.unlink(missing_ok=True)
-
-
-def _pending_operations(deployment: Deployment) -> list[Any]:
-    """The state's pending operations, from a file backend's checkpoint directly where it can
-    be read; other backends are asked through the engine."""
-    latest = freshness.checkpoint(deployment.backend_url(), deployment.name)
-    if latest is not None:
-        return list(latest.get("pending_operations") or [])
-    return list((deployment.stack.export_stack().deployment or {}).get("pending_operations") or [])
-
-
-def recover_interrupted(deployment: Deployment, say: Say) -> None:
-    """An interrupted run leaves pending operations in the state: resources that may or may not
-    exist. Refreshing with clear_pending_creates reconciles them with the cluster first, so the
-    re-run converges instead of tripping over half-created objects."""
-    pending = _pending_operations(deployment)
-    if pending:
-        say(f"the last run was interrupted ({len(pending)} pending operations); refreshing first")
-        deployment.stack.refresh(
-            clear_pending_creates=True,
-            color="never",
-            on_output=lambda _: None,
-            suppress_progress=True,
-        )
-
-
-@contextmanager
-def _cancellable(say: Say) -> Iterator[list[bool]]:
-    """Ctrl-C during an engine operation. The terminal signals the whole process group, so the
-    engine gets it too and cancels: it starts nothing new, lets the operations in flight end,
-    writes the state and releases the stack's lock. Exiting under it (Python's default) would
-    leave the engine running without its program, and a re-run meeting its lock. So the first
-    Ctrl-C only marks the run interrupted and citykit waits for the engine; a second one stops at
-    once (the next run clears the lock and recovers the pending operations)."""
-    interrupted: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted  # signal handlers belong to the main thread
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: object) -> None:
-        if interrupted:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        say(
-            "interrupted: the engine is finishing the operations in flight, then stops "
-            "(Ctrl-C again to stop at once)"
-        )
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _interrupted(verb: str, rerun: str) -> Interrupted:
-    return Interrupted(
-        f"`citykit {verb}` was interrupted: the engine cancelled the operation after the steps "
-        "in flight, saved the state and released the stack's lock",
-        hint=f"run it again to finish: {rerun}",
-    )
 
 
 @contextmanager
@@ -286,36 +116,26 @@ def up(
     json_output: bool,
     say: Say,
     accept_data_loss: bool = False,
-) -> dict[str, Any]:
-    deployment = Deployment(compiled)
-    stack = deployment.open(start_cluster=True, progress=say)
-    clear_stale_lock(deployment, say)
-    check_data(deployment, how, accept_data_loss, say)
-    tracker = _tracker(compiled, json_output, "deploying")
-    rerun = how.command("up", "--yes")
-    with _cancellable(say) as interrupted:
-        try:
-            result = _up(deployment, stack, tracker, interrupted, say)
-        except Exception as error:  # the Automation API raises CommandError subclasses
-            if interrupted:
-                raise _interrupted("up", rerun) from None
-            raise _engine_error(error, tracker, rerun) from None
-    if interrupted:
-        raise _interrupted("up", rerun)
-    return {
-        "stack": deployment.name,
-        "result": result.summary.result,
-        "resources": dict(tracker.resource_changes),
+) -> UpResult:
+    with operation(
+        compiled, how, "up", json_output=json_output, say=say, rerun=("--yes",), start_cluster=True
+    ) as op:
+        check_data(op.deployment, how, accept_data_loss, say)
+        tracker = op.track("deploying", cancellable=True)
+        result = _up(op, tracker, say)
+    return UpResult(
+        stack=op.deployment.name,
+        result=result.summary.result,
+        resources=dict(tracker.resource_changes),
         **tracker.summary(),
-        "outputs": _plain_outputs(deployment),
-    }
+        outputs=_plain_outputs(op.deployment),
+    )
 
 
-def _up(
-    deployment: Deployment, stack: Any, tracker: Tracker, interrupted: list[bool], say: Say
-) -> Any:
+def _up(op: Operation, tracker: Tracker, say: Say) -> Any:
     """The engine's part of `up`: recover an interrupted run, read what changed, update. Nothing
     new is started once Ctrl-C was pressed."""
+    deployment, stack, interrupted = op.deployment, op.stack, op.interrupted
     recover_interrupted(deployment, say)
     deployment.ensure_generated_secrets()
     target = deployment.access.description if deployment.access else "cluster"
@@ -351,15 +171,11 @@ def _up(
 
 def preview(
     compiled: Compiled, how: Invocation, *, json_output: bool, say: Say, refresh: bool = False
-) -> dict[str, Any]:
-    deployment = Deployment(compiled)
-    stack = deployment.open(start_cluster=False, progress=say)
-    clear_stale_lock(deployment, say)
-    tracker = _tracker(compiled, json_output, "previewing")
-    tracker.live_display, tracker.quiet = False, True
-    try:
-        deployment.ensure_generated_secrets()
-        result = stack.preview(
+) -> PreviewResult:
+    with operation(compiled, how, "preview", json_output=json_output, say=say) as op:
+        tracker = op.track("previewing", live=False, quiet=True)
+        op.deployment.ensure_generated_secrets()
+        result = op.stack.preview(
             parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
@@ -367,27 +183,23 @@ def preview(
             on_output=lambda _: None,
             suppress_progress=True,
         )
-    except Exception as error:
-        raise _engine_error(error, tracker, how.command("preview")) from None
     counts = {str(k): int(v) for k, v in result.change_summary.items()}
     changed = {k: v for k, v in counts.items() if k not in ("same",) and v}
-    return {
-        "stack": deployment.name,
-        "changes": tracker.changes,
-        "counts": counts,
-        "changed": bool(changed),
-        "warnings": tracker.warnings(),
-    }
+    return PreviewResult(
+        stack=op.deployment.name,
+        changes=tracker.changes,
+        counts=counts,
+        changed=bool(changed),
+        warnings=tracker.warnings(),
+    )
 
 
-def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
-    deployment = Deployment(compiled)
-    stack = deployment.open(start_cluster=False, progress=say)
-    clear_stale_lock(deployment, say)
-    tracker = _tracker(compiled, json_output, "refreshing")
-    tracker.live_display, tracker.quiet = False, True
-    try:
-        result = stack.refresh(
+def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> RefreshResult:
+    with operation(
+        compiled, how, "refresh", json_output=json_output, say=say, rerun=("--yes",)
+    ) as op:
+        tracker = op.track("refreshing", live=False, quiet=True)
+        result = op.stack.refresh(
             parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
@@ -395,42 +207,41 @@ def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say)
             clear_pending_creates=True,
             suppress_progress=True,
         )
-    except Exception as error:
-        raise _engine_error(error, tracker, how.command("refresh", "--yes")) from None
-    return {
-        "stack": deployment.name,
-        "resources": _counts(result.summary),
-        "changes": tracker.changes,
-    }
+    return RefreshResult(
+        stack=op.deployment.name, resources=_counts(result.summary), changes=tracker.changes
+    )
 
 
-def drift(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> dict[str, Any]:
+def drift(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> DriftResult:
     """Live cluster vs. what the profile asks for: a refreshing preview, nothing written."""
     found = preview(compiled, how, json_output=json_output, say=say, refresh=True)
-    found["drift"] = found.pop("changed")
-    return found
+    return DriftResult(
+        stack=found.stack,
+        changes=found.changes,
+        counts=found.counts,
+        warnings=found.warnings,
+        drift=found.changed,
+    )
 
 
 def destroy(
     compiled: Compiled, how: Invocation, *, json_output: bool, say: Say, delete_data: bool
-) -> dict[str, Any]:
-    deployment = Deployment(compiled)
-    stack = deployment.open(start_cluster=False, progress=say)
-    clear_stale_lock(deployment, say)
+) -> DestroyResult:
     protect = compiled.plan.environment.protect_data
-    if protect and delete_data:
-        say("--delete-data: unprotecting the stateful resources before destroying them")
-        state = stack.export_stack()
-        for resource in (state.deployment or {}).get("resources", []) or []:
-            resource["protect"] = False
-            # Retained namespaces go too: deleting them removes the claims the StatefulSets
-            # kept (their retention policy was Retain while the data was protected).
-            resource["retainOnDelete"] = False
-        stack.import_stack(state)
-    tracker = _tracker(compiled, json_output, "destroying")
-    tracker.live_display = False
-    try:
-        result = stack.destroy(
+    with operation(
+        compiled, how, "destroy", json_output=json_output, say=say, rerun=("--yes",)
+    ) as op:
+        if protect and delete_data:
+            say("--delete-data: unprotecting the stateful resources before destroying them")
+            state = op.stack.export_stack()
+            for resource in (state.deployment or {}).get("resources", []) or []:
+                resource["protect"] = False
+                # Retained namespaces go too: deleting them removes the claims the StatefulSets
+                # kept (their retention policy was Retain while the data was protected).
+                resource["retainOnDelete"] = False
+            op.stack.import_stack(state)
+        tracker = op.track("destroying", live=False)
+        result = op.stack.destroy(
             parallel=PARALLEL,
             on_event=tracker.on_event,
             color="never",
@@ -438,20 +249,18 @@ def destroy(
             suppress_progress=True,
             exclude_protected=protect and not delete_data,
         )
-    except Exception as error:
-        raise _engine_error(error, tracker, how.command("destroy", "--yes")) from None
     kept: list[str] = []
     kept_dependencies: list[str] = []
     if protect and not delete_data:
         kept = [u.component.name for u in compiled.units if u.component.cls.stateful]
         kept_dependencies = sorted(required_by(compiled, kept) - set(kept))
-    return {
-        "stack": deployment.name,
-        "resources": _counts(result.summary),
-        "kept_protected": kept,
-        "kept_dependencies": kept_dependencies,
+    return DestroyResult(
+        stack=op.deployment.name,
+        resources=_counts(result.summary),
+        kept_protected=kept,
+        kept_dependencies=kept_dependencies,
         **tracker.summary(),
-    }
+    )
 
 
 def required_by(compiled: Compiled, names: list[str]) -> set[str]:
@@ -468,15 +277,14 @@ def required_by(compiled: Compiled, names: list[str]) -> set[str]:
     return seen
 
 
-def outputs(compiled: Compiled, how: Invocation, *, say: Say) -> dict[str, Any]:
-    deployment = Deployment(compiled)
-    # The outputs are in the state: listing them needs no cluster.
-    stack = deployment.open(start_cluster=False, progress=say, reach_cluster=False)
-    try:
-        values = stack.outputs()
-    except Exception as error:
-        raise _engine_error(error, None, how.command("outputs")) from None
-    return {k: ("[secret]" if v.secret else v.value) for k, v in sorted(values.items())}
+def outputs(compiled: Compiled, how: Invocation, *, say: Say) -> OutputsResult:
+    # The outputs are in the state: listing them needs no cluster, and takes no lock.
+    with operation(compiled, how, "outputs", say=say, reach_cluster=False, locking=False) as op:
+        op.engine_runs()
+        values = op.stack.outputs()
+    return OutputsResult(
+        {k: ("[secret]" if v.secret else v.value) for k, v in sorted(values.items())}
+    )
 
 
 def confirm(question: str, assume_yes: bool) -> None:

@@ -15,22 +15,26 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 from citykit import toolchain
-from citykit.cluster import local
-from citykit.deploy import binaries, engine
+from citykit.cluster import control_plane, local
+from citykit.deploy import engine
+from citykit.deploy.check import TOOLS_HINT, Check
+from citykit.deploy.engine_checks import (
+    backend_check,
+    engine_available,
+    engine_checks,
+    passphrase_check,
+)
 from citykit.errors import CitykitError
 from citykit.input import environment as environments
 
 PYTHON_MINIMUM = (3, 11)  # pyproject.toml: requires-python
 PROBE_SECONDS = 5.0  # a cluster that does not answer in this long is reported unreachable
-TOOLS_HINT = "citykit tools install (or make tools)"
 
 # What each built tool is for; the local control plane's are what `dev` needs.
 TOOL_USES: dict[str, str] = {
-    **{name: "dev" for name in local.COMPONENTS},
+    **{name: "dev" for name in control_plane.COMPONENTS},
     "kubelet": "local",
     "kube-proxy": "local",
     "coredns": "local",
@@ -39,36 +43,6 @@ TOOL_USES: dict[str, str] = {
     "pulumi": "engine",
     "pulumi-resource-kubernetes": "engine",
 }
-
-
-@dataclass(frozen=True)
-class Check:
-    check: str
-    ok: bool
-    detail: str
-    needed_for: str
-    hint: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.needed_for == "dev"
-
-    @property
-    def status(self) -> str:
-        if self.ok:
-            return "ok"
-        return "missing" if self.required else "warning"
-
-    def view(self) -> dict[str, object]:
-        return {
-            "check": self.check,
-            "status": self.status,
-            "ok": self.ok,
-            "required": self.required,
-            "neededFor": self.needed_for,
-            "detail": self.detail,
-            "hint": self.hint,
-        }
 
 
 # -- probes (replaced in tests) -----------------------------------------------------------------
@@ -179,7 +153,7 @@ def go_check() -> Check:
     """Go builds the tools: needed while one that `dev` needs is not built."""
     missing = [t.name for t in toolchain.TOOLS if not t.built()]
     needed_by_dev = any(TOOL_USES.get(name) == "dev" for name in missing) or (
-        not _engine_available()
+        not engine_available()
     )
     found = which("go")
     version = _first_line([found, "version"]) if found else None
@@ -204,101 +178,6 @@ def tool_checks() -> list[Check]:
         )
         for tool in toolchain.TOOLS
     ]
-
-
-def _engine_available() -> bool:
-    try:
-        binaries.choose()
-    except CitykitError:
-        return False
-    return True
-
-
-def engine_checks() -> list[Check]:
-    """The engine and provider a deployment will run with (binaries.choose)."""
-    try:
-        chosen = binaries.choose()
-    except CitykitError as error:
-        return [
-            Check("engine (pulumi)", False, error.message, "dev", TOOLS_HINT),
-            Check("provider (kubernetes)", False, "no engine to run it", "dev", TOOLS_HINT),
-        ]
-    origin = (
-        "built by citykit tools install"
-        if chosen.source == "built"
-        else f"the pulumi on PATH, compatible with the SDK ({binaries.wanted()})"
-    )
-    provider = (
-        f"{chosen.provider_version}: built, {chosen.provider}"
-        if chosen.provider is not None
-        else f"{chosen.provider_version}: acquired by the engine at first use (needs "
-        "Pulumi's download site)"
-    )
-    return [
-        Check(
-            "engine (pulumi)",
-            True,
-            f"{chosen.version}, {origin}: {chosen.pulumi}",
-            "dev",
-        ),
-        Check(
-            "provider (kubernetes)",
-            True,
-            provider,
-            "dev",
-            "" if chosen.provider is not None else f"to stay offline: {TOOLS_HINT}",
-        ),
-    ]
-
-
-def _writable(directory: Path) -> bool:
-    """The directory can be written, or created under its nearest existing parent."""
-    for candidate in (directory, *directory.parents):
-        if candidate.exists():
-            return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
-    return False
-
-
-def backend_check() -> Check:
-    dev = environments.load("dev")[0]
-    url = dev.engine.backend_url or f"file://{engine.pulumi_dir() / 'backend'}"
-    if not url.startswith("file://"):
-        return Check("state backend", True, f"{url} (dev's engine.backendUrl)", "dev")
-    directory = Path(url.removeprefix("file://"))
-    ok = _writable(directory)
-    state = (
-        ("exists" if directory.exists() else "created by the first `up`") if ok else "not writable"
-    )
-    return Check(
-        "state backend",
-        ok,
-        f"{url} ({state})",
-        "dev",
-        "" if ok else f"make it writable, or set CITYKIT_STATE_DIR: mkdir -p {directory}",
-    )
-
-
-def passphrase_check() -> Check:
-    source = engine.passphrase_source()
-    if not isinstance(source, Path):
-        return Check("passphrase", True, f"from ${source}", "dev")
-    if not source.exists():
-        ok = _writable(source.parent)
-        return Check(
-            "passphrase",
-            ok,
-            f"generated by the first `up` into {source} (mode 0600)",
-            "dev",
-            "" if ok else f"set CITYKIT_PASSPHRASE, or mkdir -p {source.parent}",
-        )
-    private = (source.stat().st_mode & 0o077) == 0
-    return Check(
-        "passphrase",
-        private,
-        f"key file {source}" + ("" if private else " (readable by others)"),
-        "dev",
-        "" if private else f"chmod 600 {source}",
-    )
 
 
 def cluster_checks() -> list[Check]:

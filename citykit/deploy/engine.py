@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from citykit import paths
 from citykit.compiler import Compiled
-from citykit.conventions import GENERATE_ANNOTATION, SAME_AS_ANNOTATION
 from citykit.deploy import binaries
+from citykit.deploy.generated import fill_generated, required_secrets, shared_secrets
 from citykit.errors import InputError, OperationFailed, ToolMissing
 from citykit.input.environment import Environment
 from citykit.plan.planned import Plan
@@ -209,49 +209,6 @@ def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) 
 
         node_images.ensure_loaded(plan, str(node.containerd_socket), progress)
     return access
-
-
-def required_secrets(compiled: Compiled) -> dict[str, list[str]]:
-    """'<namespace>/<name>' -> keys, for every Secret whose values are generated at deploy time."""
-    needed: dict[str, list[str]] = {}
-    for obj in compiled.objects():
-        annotations = obj.get("metadata", {}).get("annotations") or {}
-        if obj.get("kind") == "Secret" and GENERATE_ANNOTATION in annotations:
-            key = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-            needed[key] = [k for k in annotations[GENERATE_ANNOTATION].split(",") if k]
-    return needed
-
-
-def shared_secrets(compiled: Compiled) -> dict[str, str]:
-    """'<namespace>/<name>' -> the secret whose values it shares (`SecretSpec.same_as`)."""
-    shared: dict[str, str] = {}
-    for obj in compiled.objects():
-        annotations = obj.get("metadata", {}).get("annotations") or {}
-        if obj.get("kind") == "Secret" and SAME_AS_ANNOTATION in annotations:
-            name = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-            shared[name] = annotations[SAME_AS_ANNOTATION]
-    return shared
-
-
-def fill_generated(
-    existing: Mapping[str, Mapping[str, str]],
-    needed: Mapping[str, list[str]],
-    shared: Mapping[str, str] | None = None,
-) -> dict[str, dict[str, str]]:
-    """Existing values kept (a re-run never rotates a password), missing ones generated; a
-    secret that shares another's values (a database client's password) copies them."""
-    result: dict[str, dict[str, str]] = {}
-    for secret, keys in sorted(needed.items()):
-        values = dict(existing.get(secret, {}))
-        for key in keys:
-            values.setdefault(key, secrets.token_urlsafe(24))
-        result[secret] = {k: values[k] for k in keys}
-    for secret, source in sorted((shared or {}).items()):
-        if secret in result and source in result:
-            for key in result[secret]:
-                if key in result[source]:
-                    result[secret][key] = result[source][key]
-    return result
 
 
 class Deployment:

@@ -24,9 +24,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from citykit.contract.model import Model
 from citykit.errors import Problem, ValidationFailed
-from citykit.input import names
-from citykit.input.loading import Source, problems_from, read_yaml
+from citykit.input import names, urls
+from citykit.input.loading import read_yaml
 from citykit.input.names import Domain, Email, KubeContext, ObjectName, Registry, Slug
+from citykit.input.problems import Source, problems_from
 
 SHIPPED = ("dev", "staging", "prod", "local")
 MAX_EXTENDS = 8  # files in one `extends:` chain
@@ -93,14 +94,14 @@ class Cluster(Model):
 # cert-manager talks to ACME servers over HTTPS only.
 AcmeServer = Annotated[
     str,
-    names.url(
+    urls.url(
         "https", hint="the ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory"
     ),
 ]
 # The state backends and secrets providers the Pulumi engine reads.
 BackendUrl = Annotated[
     str,
-    names.url(
+    urls.url(
         "file",
         "s3",
         "azblob",
@@ -114,7 +115,7 @@ _KMS = ("awskms", "azurekeyvault", "gcpkms", "hashivault")
 
 
 def _secrets_provider_problem(value: str) -> str | None:
-    return None if value == "passphrase" else names.url_problem(value, _KMS)
+    return None if value == "passphrase" else urls.url_problem(value, _KMS)
 
 
 SecretsProvider = Annotated[

@@ -3,9 +3,9 @@
 Kubernetes object names are DNS-1123 labels (63 characters) or subdomains (253); a domain is a
 DNS name an Ingress and a certificate accept; a registry mirror is the `host[:port][/path]` part
 of an image reference (the distribution reference grammar); a URL has only the schemes its
-consumer can use. Each check returns None or what is wrong, so plain code (the registry's catalog
-checks) and pydantic fields (the `Annotated` types below, whose errors `loading.problems_from`
-turns into `file: path: message (hint)`) share one rule."""
+consumer can use (urls.py). Each check returns None or what is wrong, so plain code (the
+registry's catalog checks) and pydantic fields (the `Annotated` types below, whose errors
+`problems.problems_from` turns into `file: path: message (hint)`) share one rule."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import re
 import string
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
@@ -31,18 +30,14 @@ DOMAIN_MAX = SUBDOMAIN_MAX - len("sso.")
 # A mirror replaces the registry of every image; catalog paths are short (< 64 characters), so
 # this keeps `<mirror>/<path>` within the reference grammar's 255 (tests/unit/test_names.py).
 REGISTRY_MAX = 128
-URL_MAX = 2048
 
-_LABEL_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
+LABEL_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
 _HOST_CHARS = frozenset(string.ascii_letters + string.digits + "-")
-# RFC 3986 unreserved, reserved and '%': anything else must be percent-encoded.
-_URL_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _CONTEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@/+=-]*")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 def label_pattern(max_length: int) -> str:
@@ -88,7 +83,7 @@ def label_problem(value: str, max_length: int = LABEL_MAX) -> str | None:
         return (
             f"{short(value)} has {len(value)} characters; a DNS-1123 label has at most {max_length}"
         )
-    fault = _label_fault(value, _LABEL_CHARS, None)
+    fault = _label_fault(value, LABEL_CHARS, None)
     return f"{short(value)} is not a DNS-1123 label: it has {fault}" if fault else None
 
 
@@ -107,11 +102,11 @@ def city_slug_problem(value: str) -> str | None:
 
 def subdomain_problem(value: str) -> str | None:
     """A DNS-1123 subdomain, as Kubernetes checks most object names (StorageClass, Secret)."""
-    fault = _dotted_fault(value, max_length=SUBDOMAIN_MAX, chars=_LABEL_CHARS, label_max=None)
+    fault = _dotted_fault(value, max_length=SUBDOMAIN_MAX, chars=LABEL_CHARS, label_max=None)
     return f"{short(value)} is not a Kubernetes object name: it has {fault}" if fault else None
 
 
-def _domain_fault(value: str, *, max_length: int, chars: frozenset[str]) -> str | None:
+def domain_fault(value: str, *, max_length: int, chars: frozenset[str]) -> str | None:
     fault = _dotted_fault(value, max_length=max_length, chars=chars, label_max=LABEL_MAX)
     if fault is None and value.rsplit(".", 1)[-1].isdigit():
         # Ingress hosts and certificate DNS names refuse IP addresses; no top-level domain is
@@ -122,7 +117,7 @@ def _domain_fault(value: str, *, max_length: int, chars: frozenset[str]) -> str 
 
 def domain_problem(value: str) -> str | None:
     """A DNS name an Ingress host and a certificate accept (lower case, labels <= 63)."""
-    fault = _domain_fault(value, max_length=DOMAIN_MAX, chars=_LABEL_CHARS)
+    fault = domain_fault(value, max_length=DOMAIN_MAX, chars=LABEL_CHARS)
     return f"{short(value)} is not a DNS domain: it has {fault}" if fault else None
 
 
@@ -202,7 +197,7 @@ def email_problem(value: str) -> str | None:
         return f"{short(value)} is not an e-mail address (name@domain, at most 254 characters)"
     if not _ATEXT.fullmatch(local) or len(local) > 64:
         return f"{short(value)} is not an e-mail address: the part before '@' is not valid"
-    fault = _domain_fault(domain, max_length=SUBDOMAIN_MAX, chars=_HOST_CHARS)
+    fault = domain_fault(domain, max_length=SUBDOMAIN_MAX, chars=_HOST_CHARS)
     if fault is None and "." not in domain:
         fault = "a domain without a dot"
     return f"{short(value)} is not an e-mail address: it has {fault}" if fault else None
@@ -216,106 +211,6 @@ def context_problem(value: str) -> str | None:
     if not _CONTEXT.fullmatch(value):
         return f"{short(value)} is not a kubeconfig context name"
     return None
-
-
-# -- URLs ------------------------------------------------------------------------------------
-
-
-def _host_fault(host: str) -> str | None:
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        return _domain_fault(host.lower(), max_length=SUBDOMAIN_MAX, chars=_LABEL_CHARS)
-
-
-def _https(value: str) -> str | None:
-    parts = urlsplit(value)
-    if "@" in parts.netloc:
-        return "credentials in the URL"
-    if parts.fragment:
-        return "a fragment ('#…')"
-    host = parts.hostname or ""
-    if not host:
-        return "no host"
-    fault = _host_fault(host)
-    if fault is not None:
-        return f"{fault} in the host"
-    if parts.port == 0:  # parts.port raises ValueError beyond 65535
-        return "port 0"
-    return None
-
-
-def _file(value: str) -> str | None:
-    path = value.removeprefix("file://")
-    if not path.startswith("/"):
-        # The engine creates this directory; a relative path would depend on where citykit runs.
-        return "no absolute path (file:///absolute/path)"
-    if "?" in path or "#" in path:
-        return "a query or fragment"
-    return None
-
-
-def _bucket(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.fragment:
-        return "a fragment ('#…')"
-    if not _BUCKET.fullmatch(parts.netloc):
-        bucket = short(parts.netloc)
-        return f"the bucket {bucket} (3 or more lower-case letters, digits, '.', '-', '_')"
-    return None
-
-
-def _key(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.fragment:
-        return "a fragment ('#…')"
-    if not (parts.netloc + parts.path).strip("/"):
-        return "no key"
-    if "@" in parts.netloc:
-        return "credentials in the URL"
-    return None
-
-
-def _vault(value: str) -> str | None:
-    fault = _key(value)
-    if fault is None:
-        fault = _host_fault(urlsplit(value).hostname or "")
-        fault = f"{fault} in the vault host" if fault else None
-    return fault
-
-
-_SCHEMES: dict[str, Callable[[str], str | None]] = {
-    "https": _https,
-    "file": _file,
-    "s3": _bucket,
-    "gs": _bucket,
-    "azblob": _bucket,
-    "awskms": _key,
-    "gcpkms": _key,
-    "hashivault": _key,
-    "azurekeyvault": _vault,
-}
-
-
-def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
-    """A URL with one of `schemes`, in the shape that scheme's consumer reads."""
-    usable = ", ".join(f"{s}://" for s in schemes)
-    if len(value) > URL_MAX:
-        return f"{short(value)} has {len(value)} characters; a URL has at most {URL_MAX}"
-    bad = next((ch for ch in value if ch not in _URL_CHARS), None)
-    if bad is not None:
-        return f"{short(value)} is not a URL: it has the character {bad!r} (percent-encode it)"
-    scheme, sep, _ = value.partition("://")
-    if not sep:
-        return f"{short(value)} is not a URL (expected {usable})"
-    if scheme not in schemes:
-        return f"{short(value)} has the scheme {scheme}://, which is not usable here ({usable})"
-    try:
-        fault = _SCHEMES[scheme](value)
-    except ValueError as error:  # urlsplit: bad IPv6 brackets, a port out of range
-        fault = f"an unreadable part ({str(error).lower()})"
-    return f"{short(value)} is not a usable {scheme}:// URL: it has {fault}" if fault else None
 
 
 # -- pydantic field types ----------------------------------------------------------------------
@@ -396,8 +291,3 @@ KubeContext = Annotated[
     ),
     _schema(maxLength=SUBDOMAIN_MAX),
 ]
-
-
-def url(*schemes: str, hint: str) -> AfterValidator:
-    """A validator for a URL field limited to `schemes`."""
-    return checked(lambda value: url_problem(value, schemes), hint)

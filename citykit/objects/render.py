@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from citykit.contract.template_values import TemplateValues
 from citykit.conventions import (
     CLUSTER_SCOPED,
     Object,
@@ -27,10 +27,10 @@ from citykit.conventions import (
     pod_templates,
     secret_name,
     selector_labels,
-    service_host,
     sort_objects,
 )
 from citykit.errors import CitykitError
+from citykit.objects.build import Build, build_context
 from citykit.plan.planned import Plan, PlannedComponent
 
 
@@ -119,29 +119,18 @@ def fullname(plan: Plan, name: str) -> str:
     return f"{plan.slug}-{name}"[:63].rstrip("-")
 
 
-@dataclass(frozen=True)
-class Peer:
-    """How a component reaches another one it requires."""
-
-    name: str
-    capability: str
-    namespace: str
-    host: str
-    ports: Mapping[str, int]
-
-
-def peers(plan: Plan, component: PlannedComponent) -> dict[str, Peer]:
-    result: dict[str, Peer] = {}
-    for dependency in component.peers:
-        other = plan.by_name(dependency)
-        result[other.capability] = Peer(
-            name=other.name,
-            capability=other.capability,
-            namespace=other.namespace,
-            host=service_host(other.name, other.namespace),
-            ports={p.name: p.port for p in other.cls.ports if p.exposed_to != "self"},
-        )
-    return result
+def peers(build: Build) -> dict[str, dict[str, Any]]:
+    """How the component reaches each of its peers, by capability (template value `peers`)."""
+    return {
+        capability: {
+            "name": peer.name,
+            "capability": peer.capability,
+            "namespace": peer.namespace,
+            "host": peer.host,
+            "ports": peer.ports,
+        }
+        for capability, peer in build.peers.items()
+    }
 
 
 def resources_for(plan: Plan, component: PlannedComponent) -> dict[str, dict[str, str]]:
@@ -164,8 +153,10 @@ def resources_for(plan: Plan, component: PlannedComponent) -> dict[str, dict[str
     }
 
 
-def values_for(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
-    """Everything a template may read. Plain data only (dicts, lists, strings, numbers)."""
+def values_for(build: Build) -> dict[str, Any]:
+    """Everything a template may read. Plain data only (dicts, lists, strings, numbers), but for
+    `x`'s typed parts (`TemplateValues`), read by attribute."""
+    plan, component = build.plan, build.component
     profile = plan.profile
     environment = plan.environment
     cls = component.cls
@@ -185,14 +176,15 @@ def values_for(plan: Plan, component: PlannedComponent) -> dict[str, Any]:
             "settings": component.settings.model_dump(by_alias=False),
             "ports": {p.name: p.port for p in cls.ports},
             "service_ports": {p.name: p.port for p in cls.ports if p.exposed_to != "self"},
+            "protocols": {p.name: p.protocol for p in cls.ports},
             "resources": resources_for(plan, component),
             "secrets": {s.name: secret_name(component.name, s.name) for s in cls.secrets},
             "storage_class": environment.storage_class,
             "workload": _workload_values(component),
         },
         "namespaces": {layer.key: plan.namespace(layer) for layer in plan.layers_in_use()},
-        "peers": {k: vars(v) | {"ports": dict(v.ports)} for k, v in peers(plan, component).items()},
-        "x": dict(cls().values(_BuildView(plan, component))),
+        "peers": peers(build),
+        "x": _extras(cls().values(build), component),
     }
 
 
@@ -211,12 +203,13 @@ def _workload_values(component: PlannedComponent) -> dict[str, Any] | None:
     return values
 
 
-@dataclass(frozen=True)
-class _BuildView:
-    """What `Component.values()` receives: the plan and the component being rendered."""
-
-    plan: Plan
-    component: PlannedComponent
+def _extras(values: TemplateValues, component: PlannedComponent) -> dict[str, Any]:
+    workload = component.cls.workload
+    if values.config and workload is not None and workload.config_path is None:
+        raise TemplateError(
+            f"{component.name} gives its workload config files but declares no config_path"
+        )
+    return values.for_templates()
 
 
 def _label(obj: Object, labels: Mapping[str, str]) -> None:
@@ -249,9 +242,10 @@ def finish(plan: Plan, component: PlannedComponent, objects: list[Object]) -> li
 
 
 def render_component(plan: Plan, component: PlannedComponent) -> list[Object]:
-    values = values_for(plan, component)
+    build = build_context(plan, component)
+    values = values_for(build)
     cls = component.cls
-    shared = cls.workload is not None and cls().standard_workload(_BuildView(plan, component))
+    shared = cls.workload is not None and cls().standard_workload(build)
     objects: list[Object] = []
     for name in template_names(cls.template_dir(), shared):
         objects.extend(render_template(name, values))

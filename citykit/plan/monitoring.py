@@ -164,18 +164,20 @@ def dashboard(plan: Plan) -> dict[str, Any]:
     }
 
 
-def grafana_provisioning(plan: Plan, prometheus: PlannedComponent | None) -> dict[str, str]:
+def grafana_provisioning(plan: Plan, prometheus_url: str | None) -> dict[str, str]:
+    """Grafana's provisioning files: Prometheus at `prometheus_url` (read by Grafana from its
+    peer's declaration) as the data source, and the city dashboard."""
     datasources = {
         "apiVersion": 1,
         "datasources": []
-        if prometheus is None
+        if prometheus_url is None
         else [
             {
                 "name": "Prometheus",
                 "type": "prometheus",
                 "access": "proxy",
                 "isDefault": True,
-                "url": f"http://{service_host(prometheus.name, prometheus.namespace)}:9090",
+                "url": prometheus_url,
             }
         ],
     }

@@ -7,21 +7,15 @@ Missing tools are a failure, never a skip: `make test` builds them first."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLE
+from tests.clusters import Cluster, local_cluster, require_kubectl
 
-CLI = [sys.executable, "-m", "citykit.cli"]
 CLUSTER_NAME = "citykit-dev"  # environments/dev.yaml cluster.name
 
 
@@ -33,51 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-
-
-@dataclass(frozen=True)
-class Cluster:
-    kubeconfig: Path
-    env: dict[str, str]  # environment for citykit / kubectl subprocesses
-    started_here: bool
-
-    def kubectl(
-        self, *args: str, input_text: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=self.env,
-            timeout=120,
-        )
-        if check:
-            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
-        return result
-
-    def get_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
-
-    def citykit(
-        self, *args: str, expect: int | None = 0, timeout: float = 900
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*CLI, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=self.env,
-            timeout=timeout,
-        )
-        if expect is not None:
-            assert result.returncode == expect, (
-                f"citykit {' '.join(args)} exited {result.returncode}\n{result.stdout}\n"
-                f"{result.stderr}"
-            )
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
 
 
 def _reachable(kubeconfig: Path) -> bool:
@@ -95,41 +44,11 @@ def _reachable(kubeconfig: Path) -> bool:
 
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if shutil.which("kubectl") is None:
-        pytest.fail("kubectl is not installed (scripts/system-deps installs it)")
+    require_kubectl()
     given = os.environ.get("CITYKIT_E2E_KUBECONFIG") or os.environ.get("KUBECONFIG")
     if given and _reachable(Path(given)):
         yield Cluster(Path(given), dict(os.environ), started_here=False)
         return
-
-    from citykit import toolchain
-
-    missing = [tool.name for tool in toolchain.missing()]
-    if missing:
-        pytest.fail(f"tools not built: {', '.join(missing)} — run `citykit tools install`")
     state = tmp_path_factory.mktemp("citykit-state")
-    env = dict(os.environ)
-    env["CITYKIT_STATE_DIR"] = str(state)
-    env.pop("KUBECONFIG", None)
-    env["PULUMI_CONFIG_PASSPHRASE"] = "e2e-only-passphrase"
-    started = subprocess.run(
-        [*CLI, "cluster", "up", "-p", str(EXAMPLE), "-e", "dev"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
-    kubeconfig = state / "clusters" / CLUSTER_NAME / "kubeconfig"
-    cluster = Cluster(kubeconfig, env | {"KUBECONFIG": str(kubeconfig)}, started_here=True)
-    try:
+    with local_cluster(state, "dev", "e2e-only-passphrase", name=CLUSTER_NAME) as cluster:
         yield cluster
-    finally:
-        subprocess.run(
-            [*CLI, "cluster", "down", "-e", "dev"],
-            capture_output=True,
-            check=False,
-            env=env,
-            timeout=120,
-        )

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from citykit import toolchain
-from tests.e2e.conftest import CLI, Cluster
+from tests.clusters import CLI, Cluster
 
 NAMESPACE = "e2e-restricted"
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.clusters import CLI, Cluster
 from tests.conftest import EXAMPLE, example_data
-from tests.e2e.conftest import CLI, Cluster
 
 PROFILE = str(EXAMPLE)
 SLUG = "yuhang"

@@ -38,8 +38,8 @@ from citykit.errors import ValidationFailed
 from citykit.input import names
 from citykit.input.environment import SHIPPED
 from citykit.objects.render import Object
+from tests.clusters import Cluster
 from tests.conftest import EXAMPLE, example_data
-from tests.e2e.conftest import Cluster
 
 MANAGER = "citykit-parity"
 # Cities made here never take the example's slug: the deploy tests own `yuhang` on this cluster.

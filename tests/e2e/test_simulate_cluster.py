@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.clusters import CLI
 from tests.conftest import EXAMPLE
-from tests.e2e.conftest import CLI
 
 
 def _simulate(state: Path, *args: str) -> subprocess.CompletedProcess[str]:

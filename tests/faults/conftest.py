@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.clusters import CLI, Cluster, local_cluster, require_kubectl
 from tests.conftest import EXAMPLE
-from tests.e2e.conftest import CLI, Cluster
 
 CLUSTER_NAME = "citykit-faults"
 SLUG = "yuhang"
@@ -130,13 +129,7 @@ def decoded(credentials: dict[str, dict[str, str]]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def faults_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
-    if shutil.which("kubectl") is None:
-        pytest.fail("kubectl is not installed (scripts/system-deps installs it)")
-    from citykit import toolchain
-
-    missing = [tool.name for tool in toolchain.missing()]
-    if missing:
-        pytest.fail(f"tools not built: {', '.join(missing)} — run `citykit tools install`")
+    require_kubectl()
     state = tmp_path_factory.mktemp("citykit-faults-state")
     environment = state / "faults.yaml"
     environment.write_text(
@@ -150,33 +143,14 @@ def faults_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[C
             }
         )
     )
-    import os
-
-    env = dict(os.environ)
-    for variable in ("KUBECONFIG", "CITYKIT_KUBECONFIG", "CITYKIT_PASSPHRASE"):
-        env.pop(variable, None)
-    env |= {"CITYKIT_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": "faults-only-passphrase"}
-    started = subprocess.run(
-        [*CLI, "cluster", "up", "-p", str(EXAMPLE), "-e", str(environment)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
-    kubeconfig = state / "clusters" / CLUSTER_NAME / "kubeconfig"
-    cluster = Cluster(kubeconfig, env | {"KUBECONFIG": str(kubeconfig)}, started_here=True)
-    try:
+    with local_cluster(
+        state,
+        environment,
+        "faults-only-passphrase",
+        name=CLUSTER_NAME,
+        unset=("KUBECONFIG", "CITYKIT_KUBECONFIG", "CITYKIT_PASSPHRASE"),
+    ) as cluster:
         yield cluster, environment
-    finally:
-        subprocess.run(
-            [*CLI, "cluster", "down", "-e", str(environment)],
-            capture_output=True,
-            check=False,
-            env=env,
-            timeout=120,
-        )
 
 
 @pytest.fixture(scope="session")

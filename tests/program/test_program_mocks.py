@@ -13,7 +13,8 @@ import pytest
 
 from citykit import compiler
 from citykit.compiler import Compiled
-from citykit.deploy import engine, program, resources
+from citykit.deploy import program, resources
+from citykit.deploy.generated import fill_generated, required_secrets
 from tests.conftest import EXAMPLE
 
 
@@ -68,7 +69,7 @@ def record(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recording]:
 
 
 def run(compiled: Compiled) -> None:
-    generated = engine.fill_generated({}, engine.required_secrets(compiled))
+    generated = fill_generated({}, required_secrets(compiled))
 
     @pulumi.runtime.test
     def deploy() -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from citykit.cluster import realnode
+from citykit.cluster import node_host, node_teardown, realnode
 from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.real
@@ -77,7 +77,7 @@ class City:
 def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     if os.geteuid() != 0:
         pytest.fail("the real tier runs a kubelet and containerd: run it as root (CI does)")
-    missing = realnode.missing_host_tools()
+    missing = node_host.missing_host_tools()
     if missing:
         pytest.fail(f"host tools missing: {', '.join(missing)} — run scripts/system-deps")
     state = tmp_path_factory.mktemp("citykit-real-state")
@@ -396,5 +396,5 @@ def test_destroy_and_down_leave_nothing_behind(city: City) -> None:
     assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
     down = run(city.env, "cluster", "down", "-e", "local", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert realnode.leftovers(city.node) == []
+    assert node_teardown.leftovers(city.node) == []
     assert not city.node.dir.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from citykit import compiler
-from citykit.deploy import engine
+from citykit.deploy import engine, generated
 from tests.conftest import EXAMPLE
 
 CLI = [sys.executable, "-m", "citykit.cli"]
@@ -53,13 +53,13 @@ def test_without_the_engine_every_pulumi_command_says_how_to_get_it(
 
 def test_generated_secrets_are_filled_once_and_kept() -> None:
     compiled = compiler.compile_city(EXAMPLE, "dev")
-    needed = engine.required_secrets(compiled)
-    first = engine.fill_generated({}, needed)
+    needed = generated.required_secrets(compiled)
+    first = generated.fill_generated({}, needed)
     assert set(first) == set(needed)
     for name, keys in needed.items():
         assert sorted(first[name]) == sorted(keys)
         assert all(len(v) >= 24 for v in first[name].values())
-    assert engine.fill_generated(first, needed) == first
+    assert generated.fill_generated(first, needed) == first
     values = [v for secret in first.values() for v in secret.values()]
     assert len(values) == len(set(values))
 
@@ -81,8 +81,8 @@ def test_passphrase_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_database_clients_share_the_database_password() -> None:
     compiled = compiler.compile_city(EXAMPLE, "dev")
-    shared = engine.shared_secrets(compiled)
+    shared = generated.shared_secrets(compiled)
     assert shared, "applications and identity share the relational store's password"
-    values = engine.fill_generated({}, engine.required_secrets(compiled), shared)
+    values = generated.fill_generated({}, generated.required_secrets(compiled), shared)
     for client, source in shared.items():
         assert values[client]["password"] == values[source]["password"]

@@ -15,7 +15,7 @@ import yaml
 from rich.console import Console
 
 from citykit import compiler
-from citykit.deploy import actions, checkpoints, dataloss, engine, reach
+from citykit.deploy import actions, checkpoints, dataloss, engine, operation, reach
 from citykit.deploy.progress import Tracker
 from tests.conftest import EXAMPLE
 
@@ -174,7 +174,7 @@ def test_warnings_are_shown_attributed_to_component_and_resource() -> None:
 def test_a_wrong_passphrase_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "wrong")
     monkeypatch.delenv("CITYKIT_PASSPHRASE", raising=False)
-    error = actions._engine_error(RuntimeError("error: incorrect passphrase"), None, "citykit up")
+    error = operation.engine_error(RuntimeError("error: incorrect passphrase"), None, "citykit up")
     assert error.exit_code == 2
     assert "$PULUMI_CONFIG_PASSPHRASE does not decrypt" in error.message
 
@@ -259,7 +259,7 @@ def test_up_refuses_to_recreate_lost_data_only_where_it_is_protected(
     from citykit.deploy import freshness
 
     said: list[str] = []
-    how = actions.Invocation("city.yaml", "prod")
+    how = operation.Invocation("city.yaml", "prod")
     for environment, protected in (("prod", True), ("dev", False)):
         compiled, latest = _recorded_city(environment)
         assert compiled.plan.environment.protect_data is protected

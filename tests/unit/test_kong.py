@@ -6,70 +6,48 @@ hardened and passes checkov; the NetworkPolicies follow the routes."""
 from __future__ import annotations
 
 import json
-import tempfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from citykit import compiler
+from citykit import testing
 from citykit.compiler import Compiled
 from citykit.conventions import EDGE_ANNOTATION
 from citykit.plan.routes import gateway_routes
-from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
-from tests.unit.test_checkov import assert_clean
-from tests.unit.test_render import custom_kinds, validate_strictly
+from tests.conftest import ENVIRONMENTS
 
 KONG_IMAGE = "library/kong:3.9.0"
 
 
-@cache
-def kong_profile() -> Path:
-    """The example city with Kong chosen (written once per test session, outside the tree)."""
-    data = example_data()
-    data["layers"].setdefault("common", {})["api-gateway"] = {"implementation": "kong"}
-    path = Path(tempfile.mkdtemp(prefix="citykit-kong-")) / "kong-city.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
+KONG = {"layers": {"common": {"api-gateway": {"implementation": "kong"}}}}
 
 
-@cache
 def compiled(env: str) -> Compiled:
-    return compiler.compile_city(kong_profile(), env)
+    """The example city with Kong chosen."""
+    return testing.compile_variant(KONG, env)
 
 
-@cache
 def compiled_apisix(env: str) -> Compiled:
-    return compiler.compile_city(EXAMPLE, env)
-
-
-def objects_of(result: Compiled, component: str, kind: str) -> list[dict[str, Any]]:
-    return [
-        o
-        for unit in result.units
-        if unit.component.name == component
-        for o in unit.objects
-        if o["kind"] == kind
-    ]
+    return testing.compile_variant(None, env)
 
 
 def kong_config(result: Compiled) -> dict[str, Any]:
-    (config_map,) = objects_of(result, "kong", "ConfigMap")
+    (config_map,) = testing.component_objects(result, "kong", "ConfigMap")
     config: dict[str, Any] = yaml.safe_load(config_map["data"]["kong.yml"])
     return config
 
 
 def apisix_routes(result: Compiled) -> list[dict[str, Any]]:
-    (config_map,) = objects_of(result, "apisix", "ConfigMap")
+    (config_map,) = testing.component_objects(result, "apisix", "ConfigMap")
     text = config_map["data"]["apisix.yaml"].removesuffix("\n#END\n")
     routes: list[dict[str, Any]] = json.loads(text)["routes"]
     return routes
 
 
 def kong_container(result: Compiled) -> dict[str, Any]:
-    (deployment,) = objects_of(result, "kong", "Deployment")
+    (deployment,) = testing.component_objects(result, "kong", "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return container
 
@@ -133,7 +111,7 @@ def test_ports_listeners_probes_and_writable_prefix() -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert env["KONG_PREFIX"] in mounts and "/tmp" in mounts
     assert env["KONG_DECLARATIVE_CONFIG"].startswith(mounts["/kong/declarative"]["mountPath"])
-    (deployment,) = objects_of(compiled("prod"), "kong", "Deployment")
+    (deployment,) = testing.component_objects(compiled("prod"), "kong", "Deployment")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert "emptyDir" in volumes[mounts[env["KONG_PREFIX"]]["name"]]
 
@@ -145,7 +123,7 @@ def test_what_depends_on_the_gateway_follows_the_implementation(env: str) -> Non
     applications = [p for p in result.plan.components if p.layer.key == "applications"]
     assert applications
     for app in applications:
-        (deployment,) = objects_of(result, app.name, "Deployment")
+        (deployment,) = testing.component_objects(result, app.name, "Deployment")
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         env_vars = {e["name"]: e.get("value") for e in container["env"]}
         assert env_vars["API_GATEWAY_URL"] == f"kong.{kong.namespace}.svc:8000"
@@ -183,7 +161,7 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
         assert allowed(result, "Ingress", route.name, "kong", route.port.port), route.name
         edges = [
             p["metadata"]["annotations"][EDGE_ANNOTATION]
-            for p in objects_of(result, route.name, "NetworkPolicy")
+            for p in testing.component_objects(result, route.name, "NetworkPolicy")
         ]
         assert f"kong -> {route.name} (gateway route)" in edges
     assert allowed(result, "Ingress", "kong", "ingress-nginx", 8000)
@@ -191,7 +169,7 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
     # Kong reaches nothing that is neither routed nor required.
     reachable = {
         p["metadata"]["annotations"][EDGE_ANNOTATION]
-        for p in objects_of(result, "kong", "NetworkPolicy")
+        for p in testing.component_objects(result, "kong", "NetworkPolicy")
         if p["spec"]["policyTypes"] == ["Egress"]
     }
     expected = {f"kong -> {r.name} (gateway route)" for r in routes}
@@ -206,17 +184,12 @@ def test_network_policies_allow_kong_to_every_routed_backend(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_object_passes_strict_schema_validation(env: str) -> None:
-    objects = compiled(env).objects()
-    defined = custom_kinds(objects)
-    for obj in objects:
-        group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
-        if (group, obj["kind"]) not in defined:
-            validate_strictly(obj)
+    testing.check_schemas(compiled(env).objects())
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_checkov_reports_no_failures(tmp_path: Path, env: str) -> None:
-    reports = assert_clean(compiled(env), tmp_path / "out")
+    reports = testing.check_checkov(compiled(env), tmp_path / "out")
     kong_resources = [
         c for r in reports for c in r["results"]["passed_checks"] if ".kong" in c["resource"]
     ]

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from citykit import compiler, manifests, toolchain
+from citykit import compiler, manifests, testing, toolchain
 from citykit.compiler import Compiled
 from citykit.conventions import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
 from scripts.bench import megacity_profile
-from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
+from tests.conftest import ENVIRONMENTS, EXAMPLE
 
 CRITICAL = 1  # kube-score's grade (scorecard.GradeCritical)
 
@@ -121,15 +121,9 @@ def test_kube_score_finds_nothing_critical_in_a_megacity(tmp_path: Path) -> None
 def test_kube_score_finds_nothing_critical_with_the_other_implementations(
     tmp_path: Path, message_broker: str, api_gateway: str, device_broker: str
 ) -> None:
-    data = example_data()
-    data["scale"]["peakMessagesPerSecond"] = 20_000  # RabbitMQ clusters from 5,000 msg/s
-    layers = data.setdefault("layers", {})
-    layers.setdefault("common", {})["message-broker"] = {"implementation": message_broker}
-    layers["common"]["api-gateway"] = {"implementation": api_gateway}
-    layers.setdefault("sensing", {})["device-broker"] = {"implementation": device_broker}
-    profile = tmp_path / "city.yaml"
-    profile.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    assert_clean(compiler.compile_city(profile, "prod"), tmp_path / "out")
+    overlay = testing.choosing(message_broker, api_gateway, device_broker)
+    overlay["scale"] = {"peakMessagesPerSecond": 20_000}  # RabbitMQ clusters from 5,000 msg/s
+    assert_clean(testing.compile_variant(overlay, "prod"), tmp_path / "out")
 
 
 def test_compliance_lists_the_skips_with_their_reasons() -> None:

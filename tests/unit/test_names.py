@@ -8,7 +8,7 @@ import pytest
 from citykit.catalog import load_catalog
 from citykit.contract import layers
 from citykit.conventions import tenant_namespace
-from citykit.input import names
+from citykit.input import names, urls
 from citykit.plan.planned import namespace_for
 
 LONGEST_SLUG = "a" * names.SLUG_MAX
@@ -167,9 +167,9 @@ def test_urls_have_the_schemes_and_shapes_their_consumer_reads(
     schemes: tuple[str, ...], good: list[str], bad: list[str]
 ) -> None:
     for value in good:
-        assert names.url_problem(value, schemes) is None, value
+        assert urls.url_problem(value, schemes) is None, value
     for value in bad:
-        assert names.url_problem(value, schemes), value
+        assert urls.url_problem(value, schemes), value
 
 
 def test_long_values_are_cut_in_messages() -> None:

@@ -12,7 +12,7 @@ from citykit import compiler
 from citykit.errors import Problem, ValidationFailed
 from citykit.input.environment import MAX_EXTENDS, SHIPPED, deep_merge
 from citykit.input.environment import load as load_environment
-from citykit.input.loading import Source, attribute
+from citykit.input.problems import Source, attribute
 from tests.conftest import EXAMPLE, example_data
 
 

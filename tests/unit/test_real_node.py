@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from citykit import compiler
-from citykit.cluster import addons, certs, realnode
+from citykit.cluster import addons, certs, node_config, realnode
 from citykit.cluster.local import LocalCluster
+from citykit.cluster.node_host import APISERVER_PORT, BRIDGE, NODE_IP, POD_CIDR
 from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL
 from citykit.errors import ValidationFailed
 from tests.conftest import EXAMPLE
 
-PORTS = realnode.Ports(
+PORTS = node_config.Ports(
     kubelet=10250, kubelet_healthz=10248, proxy_metrics=10249, proxy_healthz=10256
 )
 
@@ -27,9 +28,9 @@ PORTS = realnode.Ports(
 @pytest.fixture
 def node(tmp_path: Path) -> realnode.RealNode:
     (tmp_path / "pki").mkdir()
-    certs.generate(tmp_path / "pki", (realnode.NODE_IP,))
+    certs.generate(tmp_path / "pki", (NODE_IP,))
     node = realnode.RealNode(tmp_path, "citykit-local")
-    node.write_config(realnode.APISERVER_PORT, PORTS)
+    node.write_config(APISERVER_PORT, PORTS)
     return node
 
 
@@ -37,7 +38,7 @@ def test_kubelet_runs_on_cgroup_v1_with_containerd(node: realnode.RealNode) -> N
     config = yaml.safe_load((node.dir / "kubelet" / "config.yaml").read_text())
     assert config["failCgroupV1"] is False and config["cgroupDriver"] == "cgroupfs"
     assert config["containerRuntimeEndpoint"] == f"unix://{node.containerd_socket}"
-    assert config["address"] == realnode.NODE_IP and config["clusterDNS"] == [addons.DNS_SERVICE_IP]
+    assert config["address"] == NODE_IP and config["clusterDNS"] == [addons.DNS_SERVICE_IP]
     assert config["authentication"]["anonymous"]["enabled"] is False
     assert config["authorization"]["mode"] == "Webhook"
     assert str(node.dir) in config["podLogsDir"]
@@ -50,9 +51,7 @@ def test_kubelet_identity_labels_and_taint(node: realnode.RealNode) -> None:
     labels = next(a for a in args if a.startswith("--node-labels="))
     assert f"{RUNTIME_LABEL}={RUNTIME}" in labels and f"{POOL_LABEL}=general" in labels
     kubeconfig = yaml.safe_load((node.dir / "kubelet.kubeconfig").read_text())
-    assert kubeconfig["clusters"][0]["cluster"]["server"].endswith(
-        f"{realnode.NODE_IP}:{realnode.APISERVER_PORT}"
-    )
+    assert kubeconfig["clusters"][0]["cluster"]["server"].endswith(f"{NODE_IP}:{APISERVER_PORT}")
     # The Node authorizer knows a kubelet by this certificate subject.
     from cryptography import x509
 
@@ -75,18 +74,16 @@ def test_containerd_config(node: realnode.RealNode) -> None:
 def test_cni_bridge_without_masquerade(node: realnode.RealNode) -> None:
     config = json.loads((node.dir / "cni" / "net.d" / "10-citykit.conflist").read_text())
     bridge = config["plugins"][0]
-    assert bridge["bridge"] == realnode.BRIDGE and bridge["ipMasq"] is False
-    assert bridge["ipam"]["ranges"] == [
-        [{"subnet": realnode.POD_CIDR, "gateway": realnode.NODE_IP}]
-    ]
+    assert bridge["bridge"] == BRIDGE and bridge["ipMasq"] is False
+    assert bridge["ipam"]["ranges"] == [[{"subnet": POD_CIDR, "gateway": NODE_IP}]]
     assert str(node.dir) in bridge["ipam"]["dataDir"]
 
 
 def test_apiserver_is_reachable_from_pods_only_with_a_real_node(tmp_path: Path) -> None:
     cluster = LocalCluster("t")
-    ports = {"etcd": 1, "kube-apiserver": realnode.APISERVER_PORT}
+    ports = {"etcd": 1, "kube-apiserver": APISERVER_PORT}
     real = cluster._apiserver_args(ports, real_node=True)
-    assert f"--advertise-address={realnode.NODE_IP}" in real
+    assert f"--advertise-address={NODE_IP}" in real
     assert "--kubelet-preferred-address-types=InternalIP" in real
     simulated = cluster._apiserver_args(ports)
     assert "--advertise-address=127.0.0.1" in simulated and "--bind-address=127.0.0.1" in simulated

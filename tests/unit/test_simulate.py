@@ -14,7 +14,8 @@ import pytest
 
 from citykit import compiler
 from citykit.cluster import placement, simulate
-from citykit.cluster.local import LocalCluster, Scale
+from citykit.cluster.control_plane import Scale
+from citykit.cluster.local import LocalCluster
 from citykit.errors import InputError
 from citykit.plan.node_pools import GPU_RESOURCE, node_object, nodes_for
 from tests.conftest import EXAMPLE

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component
+from citykit.contract.component import Component, TemplateValues
 from citykit.contract.registry import component
+from citykit.objects.build import Build
 
 
 @component
@@ -23,15 +23,17 @@ class Zones(Component):
     foundation: ClassVar[bool] = True
     readiness = "exists"
 
-    def values(self, build: Any) -> Mapping[str, Any]:
-        return {
-            "namespaces": [
-                {
-                    "name": build.plan.namespace(layer),
-                    "zone": layer.zone.value,
-                    "layer": layer.key,
-                    "clause": layer.clause,
-                }
-                for layer in build.plan.layers_in_use()
-            ]
-        }
+    def values(self, build: Build) -> TemplateValues:
+        return TemplateValues(
+            own={
+                "namespaces": [
+                    {
+                        "name": build.plan.namespace(layer),
+                        "zone": layer.zone.value,
+                        "layer": layer.key,
+                        "clause": layer.clause,
+                    }
+                    for layer in build.plan.layers_in_use()
+                ]
+            }
+        )

@@ -5,12 +5,12 @@ derived for every component by the passes listed in citykit/objects/passes.py.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component
+from citykit.contract.component import Component, TemplateValues
 from citykit.contract.registry import component
+from citykit.objects.build import Build
 from citykit.plan import admission, roles
 
 
@@ -35,11 +35,13 @@ class SecurityBaseline(Component):
     )
     readiness = "exists"
 
-    def values(self, build: Any) -> Mapping[str, Any]:
+    def values(self, build: Build) -> TemplateValues:
         plan = build.plan
-        return {
-            "admin_roles": roles.admin_roles(plan),
-            "department_roles": roles.department_roles(plan),
-            "allowed_registries": admission.allowed_registries(plan),
-            "city_namespaces": admission.city_namespaces(plan),
-        }
+        return TemplateValues(
+            own={
+                "admin_roles": roles.admin_roles(plan),
+                "department_roles": roles.department_roles(plan),
+                "allowed_registries": admission.allowed_registries(plan),
+                "city_namespaces": admission.city_namespaces(plan),
+            }
+        )

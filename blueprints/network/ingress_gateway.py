@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -19,11 +18,13 @@ from citykit.contract.component import (
     Probe,
     Resources,
     SizingRule,
+    TemplateValues,
     Workload,
 )
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
 from citykit.conventions import ingress_class, issuer_names
+from citykit.objects.build import Build
 
 
 class IngressSettings(ComponentSettings):
@@ -92,11 +93,10 @@ class IngressNginx(Component):
         ),
     )
 
-    def values(self, build: Any) -> Mapping[str, Any]:
+    def values(self, build: Build) -> TemplateValues:
         plan = build.plan
-        gateway = plan.by_capability("api-gateway")
-        assert gateway is not None  # required, so the plan has it
-        exposed = [p.name for p in gateway.cls.ports if p.exposed_to == "gateway"]
+        gateway = build.peer("api-gateway")
+        exposed = [p.name for p in gateway.declared.ports if p.exposed_to == "gateway"]
         port = "http" if "http" in exposed else exposed[0]
         domain = plan.environment.domain
         tls = plan.by_capability("certificates") is not None
@@ -105,17 +105,19 @@ class IngressNginx(Component):
         args = [f"--ingress-class={klass['name']}", f"--controller-class={klass['controller']}"]
         if tls:
             args.append(f"--default-ssl-certificate={gateway.namespace}/{public_tls}")
-        return {
-            "env": {"POD_NAMESPACE": build.component.namespace},
-            "extra_args": args,
-            "ingress": {
-                "class": klass,
-                "name": f"{plan.slug}-public",
-                "namespace": gateway.namespace,
-                "hosts": [domain, f"sso.{domain}"],
-                "service": gateway.name,
-                "port": port,
-                "tls_secret": public_tls,
-                "issuer": issuer_names(plan.slug)["public"],
+        return TemplateValues(
+            env={"POD_NAMESPACE": build.component.namespace},
+            extra_args=tuple(args),
+            own={
+                "ingress": {
+                    "class": klass,
+                    "name": f"{plan.slug}-public",
+                    "namespace": gateway.namespace,
+                    "hosts": [domain, f"sso.{domain}"],
+                    "service": gateway.name,
+                    "port": port,
+                    "tls_secret": public_tls,
+                    "issuer": issuer_names(plan.slug)["public"],
+                }
             },
-        }
+        )

@@ -1,0 +1,181 @@
+"""Building the Go tools of toolchain.py from their modules (tools/<group>/go.mod) into the cache,
+one `go build` per module. Builds go to a temporary directory and are renamed into place, so a
+killed build never leaves a half-written binary behind; a version bump's old builds are pruned."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from citykit import paths
+from citykit.errors import OperationFailed, ToolMissing
+from citykit.toolchain import (
+    PROVIDER_MODULE,
+    PROVIDER_PSEUDO_VERSION,
+    PROVIDER_VERSION,
+    TOOLS,
+    TOOLS_SRC,
+    Tool,
+    bin_dir,
+)
+
+Progress = Callable[[Tool, str], None]  # (tool, "cached" | "building" | "built")
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolMissing(
+            "the Go toolchain is not installed",
+            hint="install Go 1.21 or newer; it fetches the toolchain go.mod asks for",
+        )
+    return go
+
+
+def module_dir(group: str, module: str, version: str) -> Path:
+    """Where the Go module cache holds `module@version` (downloaded when missing): for sources
+    a tool's module ships besides Go code, such as kubernetes' pause.c."""
+    result = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{module}@{version}"],
+        cwd=TOOLS_SRC / group,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return Path(json.loads(result.stdout)["Dir"])
+    except (ValueError, KeyError):
+        raise OperationFailed(
+            f"could not download the Go module {module}@{version}: {result.stderr.strip()}"
+        ) from None
+
+
+def _run(command: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
+    env = dict(os.environ) | (extra_env or {})
+    env.setdefault("GOFLAGS", "-trimpath")
+    env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "auto")
+    with log.open("ab") as out:
+        result = subprocess.run(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+        )
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+        raise OperationFailed(
+            f"`{' '.join(command)}` failed in {cwd}:\n" + "\n".join(tail),
+            hint=f"full log: {log}",
+        )
+
+
+def _prepare_provider(work: Path, log: Path) -> None:
+    """Copy the provider's main package next to our go.mod and generate the files it embeds, as
+    its Makefile does (`go generate` writes schema-embed.json with the version set)."""
+    modcache = subprocess.run(
+        [_go(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    _run([_go(), "mod", "download", f"{PROVIDER_MODULE}@{PROVIDER_PSEUDO_VERSION}"], work, log)
+    source = (
+        Path(modcache)
+        / f"{PROVIDER_MODULE}@{PROVIDER_PSEUDO_VERSION}"
+        / "cmd"
+        / "pulumi-resource-kubernetes"
+    )
+    target = work / "cmd" / "pulumi-resource-kubernetes"
+    target.mkdir(parents=True)
+    for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
+        shutil.copyfile(source / name, target / name)
+    _run([_go(), "run", "generate.go"], target, log, {"VERSION": PROVIDER_VERSION})
+
+
+def _build_group(group: str, tools: list[Tool], log: Path) -> None:
+    """Build every tool of one Go module in one `go build`, then move each into its home."""
+    source = TOOLS_SRC / group
+    if not (source / "go.mod").is_file():
+        raise ToolMissing(
+            f"{source / 'go.mod'} not found",
+            hint="run citykit from its source checkout (the tools/ directory)",
+        )
+    cache = paths.cache_dir() / "tools"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"build-{group}-", dir=cache) as tmp:
+        work = Path(tmp) / "src"
+        shutil.copytree(source, work)
+        if group == "provider":
+            _prepare_provider(work, log)
+        out = Path(tmp) / "out"
+        out.mkdir()
+        for tool in tools:
+            ldflags = f"-s -w {tool.ldflags}".strip()
+            _run(
+                [_go(), "build", f"-ldflags={ldflags}", "-o", str(out / tool.name), tool.package],
+                work,
+                log,
+                {"CGO_ENABLED": "0"} if tool.static else None,
+            )
+        for tool in tools:
+            staging = Path(tmp) / f"home-{tool.name}"
+            staging.mkdir()
+            (out / tool.name).rename(staging / tool.name)
+            if tool.home.exists():
+                shutil.rmtree(tool.home)
+            staging.rename(tool.home)
+
+
+def link_all() -> None:
+    """Refresh the links in bin_dir() to the built tools' current versions."""
+    directory = bin_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        link = directory / tool.name
+        if tool.built():
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(tool.binary)
+
+
+def prune() -> list[Path]:
+    """Remove builds of the tools' other versions or recipes (what a version bump leaves)."""
+    cache = paths.cache_dir() / "tools"
+    current = {tool.home for tool in TOOLS}
+    removed = []
+    for tool in TOOLS:
+        for home in cache.glob(f"{tool.name}-*"):
+            prefix_owner = max(
+                (t for t in TOOLS if home.name.startswith(f"{t.name}-")),
+                key=lambda t: len(t.name),
+            )
+            if home.is_dir() and home not in current and prefix_owner is tool:
+                shutil.rmtree(home, ignore_errors=True)
+                removed.append(home)
+    return removed
+
+
+def install(progress: Progress | None = None) -> list[tuple[Tool, float]]:
+    """Build every missing tool; returns (tool, seconds) for the ones built now."""
+    report = progress or (lambda tool, state: None)
+    built: list[tuple[Tool, float]] = []
+    log = paths.cache_dir() / "tools" / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[Tool]] = {}
+    for tool in TOOLS:
+        if tool.built():
+            report(tool, "cached")
+        else:
+            groups.setdefault(tool.group, []).append(tool)
+    for group, tools in groups.items():
+        for tool in tools:
+            report(tool, "building")
+        started = time.monotonic()
+        _build_group(group, tools, log)
+        seconds = time.monotonic() - started
+        for tool in tools:
+            built.append((tool, seconds))
+            report(tool, "built")
+    link_all()
+    prune()
+    return built
