@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from citykit.compiler import Compiled
-from citykit.deploy import dataloss, freshness
+from citykit.deploy import checkpoints, dataloss, freshness
 from citykit.deploy.engine import PARALLEL, Deployment
 from citykit.deploy.progress import Tracker
 from citykit.errors import CitykitError, InputError, OperationFailed
@@ -58,11 +58,17 @@ class Invocation:
         return " ".join(shlex.quote(a) for a in args)
 
 
-def _engine_error(error: Exception, tracker: Tracker | None, rerun: str) -> CitykitError:
+def _engine_error(
+    error: Exception, tracker: Tracker | None, rerun: str, backend_url: str = ""
+) -> CitykitError:
     from pulumi import automation as auto
 
     if "incorrect passphrase" in str(error):
         return _wrong_passphrase()
+    full = checkpoints.full_backend_error(str(getattr(error, "stderr", "") or error), backend_url)
+    if full is not None:
+        where = backend_url.removeprefix("file://")
+        return OperationFailed(full, hint=f"free space (df -h {where}), then re-run: {rerun}")
     if isinstance(error, auto.ConcurrentUpdateError):
         return InputError(
             "another citykit/pulumi operation is running on this stack right now",
@@ -290,6 +296,7 @@ def up(
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=True, progress=say)
     clear_stale_lock(deployment, say)
+    checkpoints.check_space(deployment.backend_url(), deployment.name)
     check_data(deployment, how, accept_data_loss, say)
     tracker = _tracker(compiled, json_output, "deploying")
     rerun = how.command("up", "--yes")
@@ -299,7 +306,7 @@ def up(
         except Exception as error:  # the Automation API raises CommandError subclasses
             if interrupted:
                 raise _interrupted("up", rerun) from None
-            raise _engine_error(error, tracker, rerun) from None
+            raise _engine_error(error, tracker, rerun, deployment.backend_url()) from None
     if interrupted:
         raise _interrupted("up", rerun)
     return {
@@ -384,6 +391,7 @@ def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say)
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=False, progress=say)
     clear_stale_lock(deployment, say)
+    checkpoints.check_space(deployment.backend_url(), deployment.name)
     tracker = _tracker(compiled, json_output, "refreshing")
     tracker.live_display, tracker.quiet = False, True
     try:
@@ -396,7 +404,8 @@ def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say)
             suppress_progress=True,
         )
     except Exception as error:
-        raise _engine_error(error, tracker, how.command("refresh", "--yes")) from None
+        rerun = how.command("refresh", "--yes")
+        raise _engine_error(error, tracker, rerun, deployment.backend_url()) from None
     return {
         "stack": deployment.name,
         "resources": _counts(result.summary),
@@ -417,6 +426,7 @@ def destroy(
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=False, progress=say)
     clear_stale_lock(deployment, say)
+    checkpoints.check_space(deployment.backend_url(), deployment.name)
     protect = compiled.plan.environment.protect_data
     if protect and delete_data:
         say("--delete-data: unprotecting the stateful resources before destroying them")
@@ -439,7 +449,8 @@ def destroy(
             exclude_protected=protect and not delete_data,
         )
     except Exception as error:
-        raise _engine_error(error, tracker, how.command("destroy", "--yes")) from None
+        rerun = how.command("destroy", "--yes")
+        raise _engine_error(error, tracker, rerun, deployment.backend_url()) from None
     kept: list[str] = []
     kept_dependencies: list[str] = []
     if protect and not delete_data:
