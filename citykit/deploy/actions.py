@@ -118,7 +118,14 @@ def up(
     accept_data_loss: bool = False,
 ) -> UpResult:
     with operation(
-        compiled, how, "up", json_output=json_output, say=say, rerun=("--yes",), start_cluster=True
+        compiled,
+        how,
+        "up",
+        json_output=json_output,
+        say=say,
+        rerun=("--yes",),
+        start_cluster=True,
+        writes_state=True,
     ) as op:
         check_data(op.deployment, how, accept_data_loss, say)
         tracker = op.track("deploying", cancellable=True)
@@ -196,7 +203,13 @@ def preview(
 
 def refresh(compiled: Compiled, how: Invocation, *, json_output: bool, say: Say) -> RefreshResult:
     with operation(
-        compiled, how, "refresh", json_output=json_output, say=say, rerun=("--yes",)
+        compiled,
+        how,
+        "refresh",
+        json_output=json_output,
+        say=say,
+        rerun=("--yes",),
+        writes_state=True,
     ) as op:
         tracker = op.track("refreshing", live=False, quiet=True)
         result = op.stack.refresh(
@@ -229,7 +242,13 @@ def destroy(
 ) -> DestroyResult:
     protect = compiled.plan.environment.protect_data
     with operation(
-        compiled, how, "destroy", json_output=json_output, say=say, rerun=("--yes",)
+        compiled,
+        how,
+        "destroy",
+        json_output=json_output,
+        say=say,
+        rerun=("--yes",),
+        writes_state=True,
     ) as op:
         if protect and delete_data:
             say("--delete-data: unprotecting the stateful resources before destroying them")

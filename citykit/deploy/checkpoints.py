@@ -10,6 +10,7 @@ kept beside it for inspection, and the user is told which copy was used."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -75,3 +76,51 @@ def restore_if_corrupt(backend_url: str, stack: str, say: Callable[[str], None])
         f"(written {written}); the broken file is kept as {kept.name}"
     )
     return good
+
+
+class BackendFull(InputError):
+    """The state backend's filesystem has no room for the state an operation writes (exit 2)."""
+
+
+# What one update adds to a file backend, in copies of the state: the new state (written beside
+# the old one, then renamed), `.bak`, the backup under backups/ and the checkpoint under history/.
+COPIES_PER_UPDATE = 4
+MARGIN = 1 << 20
+
+
+def _size(amount: int) -> str:
+    return f"{amount / (1 << 20):.1f} MiB"
+
+
+def check_space(backend_url: str, stack: str) -> None:
+    """Before an operation that writes state: a full backend would fail only at the end, after
+    the cluster was changed, with the state file cut short. Refused first instead."""
+    if not backend_url.startswith("file://"):
+        return
+    directory = Path(backend_url.removeprefix("file://"))
+    state = directory / ".pulumi" / "stacks" / PROJECT / f"{stack}.json"
+    current = state.stat().st_size if state.is_file() else 0
+    needed = COPIES_PER_UPDATE * current + MARGIN
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise BackendFull(
+            f"the state backend {directory} has {_size(free)} free; saving this stack's state "
+            f"needs about {_size(needed)} ({_size(current)} per copy: the new state, its .bak, "
+            "a backup and a history checkpoint); nothing was changed",
+            hint=f"free space on that filesystem (df -h {directory}), or move old copies out "
+            f"of {directory / '.pulumi' / 'backups'} and {directory / '.pulumi' / 'history'}",
+        )
+
+
+def full_backend_error(text: str, backend_url: str) -> str | None:
+    """The message for an engine failure that was the backend's disk filling up mid-operation;
+    None for any other failure."""
+    if "no space left on device" not in text:
+        return None
+    directory = backend_url.removeprefix("file://")
+    return (
+        f"the state backend {directory} ran out of space while the engine saved the stack's "
+        "state: the cluster was changed, but this run's record of it could not be written. "
+        "The previous state is kept in the backend's copies; the next run restores it and "
+        "takes over the objects this run created"
+    )

@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from citykit.compiler import Compiled
+from citykit.deploy import checkpoints
 from citykit.deploy.engine import Deployment
 from citykit.deploy.progress import Tracker
 from citykit.deploy.recovery import clear_stale_lock
@@ -50,11 +51,17 @@ class Invocation:
         return " ".join(shlex.quote(a) for a in args)
 
 
-def engine_error(error: Exception, tracker: Tracker | None, rerun: str) -> CitykitError:
+def engine_error(
+    error: Exception, tracker: Tracker | None, rerun: str, backend_url: str = ""
+) -> CitykitError:
     from pulumi import automation as auto
 
     if "incorrect passphrase" in str(error):
         return _wrong_passphrase()
+    full = checkpoints.full_backend_error(str(getattr(error, "stderr", "") or error), backend_url)
+    if full is not None:
+        where = backend_url.removeprefix("file://")
+        return OperationFailed(full, hint=f"free space (df -h {where}), then re-run: {rerun}")
     if isinstance(error, auto.ConcurrentUpdateError):
         return InputError(
             "another citykit/pulumi operation is running on this stack right now",
@@ -176,7 +183,8 @@ class Operation:
             except Exception as error:  # the Automation API raises CommandError subclasses
                 if stopped:
                     raise _interrupted(self.verb, self.rerun) from None
-                raise engine_error(error, self.tracker, self.rerun) from None
+                backend = self.deployment.backend_url()
+                raise engine_error(error, self.tracker, self.rerun, backend) from None
         if stopped:
             raise _interrupted(self.verb, self.rerun)
 
@@ -193,14 +201,18 @@ def operation(
     start_cluster: bool = False,
     reach_cluster: bool = True,
     locking: bool = True,
+    writes_state: bool = False,
 ) -> Iterator[Operation]:
     """The stack of `compiled`, opened: the local cluster started when `start_cluster`, the
     cluster checked to answer when `reach_cluster`, and, for an action that takes the stack's
     lock (`locking`; listing outputs only reads), the lock of a killed run removed. `rerun` are
-    the flags the re-run hints add to `citykit <verb>`."""
+    the flags the re-run hints add to `citykit <verb>`. An action that `writes_state` is refused
+    first when the backend has no room for the state (checkpoints.check_space)."""
     deployment = Deployment(compiled)
     stack = deployment.open(start_cluster=start_cluster, progress=say, reach_cluster=reach_cluster)
     if locking:
         clear_stale_lock(deployment, say)
+    if writes_state:
+        checkpoints.check_space(deployment.backend_url(), deployment.name)
     with ExitStack() as exits:
         yield Operation(deployment, stack, verb, how.command(verb, *rerun), json_output, say, exits)

@@ -4,17 +4,23 @@ Recovery times are printed (`-s`) for the closing note of issue 15."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import EXAMPLE
+from tests.faults import control_plane
 from tests.faults.conftest import CLI, CLUSTER_NAME, City, decoded
 
 
@@ -216,3 +222,244 @@ def test_deleted_namespace_of_a_stateful_component(city: City) -> None:
     said = f"drift: {len(found['changes'])} changes\n{drift.stderr}"
     _report(f"deleted namespace {namespace} ({component})", city.converges(before), said)
     city.citykit("drift")
+
+
+def _up_in_background(city: City) -> subprocess.Popen[str]:
+    """`citykit up` with work to do (every Deployment of the city re-created and awaited),
+    returned once the engine is creating them."""
+    city.cluster.kubectl(
+        "delete", "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
+    )
+    process = subprocess.Popen(
+        [*CLI, "up", *city.args, "--yes"],
+        env=city.cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while (
+        time.monotonic() < deadline
+        and process.poll() is None
+        and not city.cluster.get_json(
+            "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
+        )["items"]
+    ):
+        time.sleep(0.2)
+    assert process.poll() is None, "up ended before it created anything"
+    return process
+
+
+@pytest.mark.parametrize("process_name", ["kube-apiserver", "etcd"])
+def test_control_plane_process_killed_during_up(city: City, process_name: str) -> None:
+    """The process is killed while `up` creates Deployments and is back 8 s later, as a crashed
+    static pod restarted by its kubelet. The outage stays under the node monitor's grace period:
+    a longer one makes the controller-manager mark kwok's nodes and pods not Ready, which kwok
+    (unlike a kubelet) never reverts."""
+    before = city.credentials()
+    cluster_dir = city.state / "clusters" / CLUSTER_NAME
+    process = _up_in_background(city)
+    started = time.monotonic()
+    argv = control_plane.kill(cluster_dir, process_name)
+    time.sleep(8)
+    control_plane.start(cluster_dir, process_name, argv)
+    out, err = process.communicate(timeout=900)
+    took = time.monotonic() - started
+    assert "Traceback" not in err, err
+    if process.returncode != 0:
+        # Failing is allowed, silently failing is not: the failing resource and its cause.
+        assert process.returncode == 1 and "error: failed at" in err, out + err
+    else:
+        assert "create" in out, out
+    said = f"exit {process.returncode} after {took:.1f}s\n" + "\n".join(
+        line for line in (out + err).splitlines() if "error" in line or "create" in line
+    )
+    _report(f"{process_name} killed during up (that up)", took, said)
+    _report(f"{process_name} killed during up (the next up)", city.converges(before))
+
+
+@contextmanager
+def _backend_on_tmpfs(city: City, spare: int) -> Iterator[Path]:
+    """The state backend moved onto a tmpfs with `spare` bytes free beyond what it holds; put
+    back on disk afterwards, with whatever the runs wrote."""
+    backend = city.state / "pulumi" / "backend"
+    saved = city.state / "backend.on-disk"
+    shutil.copytree(backend, saved, symlinks=True)
+    used = sum(p.stat().st_size for p in backend.rglob("*") if p.is_file())
+    size_kib = (used + spare) // 1024 + 64
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(backend)])
+    try:
+        shutil.copytree(saved, backend, symlinks=True, dirs_exist_ok=True)
+        yield backend
+    finally:
+        shutil.rmtree(saved)
+        shutil.copytree(backend, saved, symlinks=True)
+        subprocess.run(["umount", str(backend)], check=True)
+        shutil.rmtree(backend)
+        saved.rename(backend)
+
+
+def test_state_backend_disk_full(city: City) -> None:
+    before = city.credentials()
+    with _backend_on_tmpfs(city, spare=512 * 1024) as backend:
+        # Too little room for this stack's state: refused before anything changes.
+        state = _state(city)
+        refused = city.citykit("up", "--yes", expect=2)
+        assert f"the state backend {backend} has" in refused.stderr, refused.stderr
+        assert "nothing was changed" in refused.stderr
+        assert _state(city) == state
+        # Room enough when `up` starts, then the disk fills while it runs.
+        subprocess.run(["mount", "-o", "remount,size=256m", str(backend)], check=True)
+        process = _up_in_background(city)
+        filler = backend / "filler"
+        with filler.open("wb") as out, contextlib.suppress(OSError):
+            while True:
+                out.write(b"\0" * (1 << 20))
+        out_text, err = process.communicate(timeout=900)
+        assert process.returncode == 1, out_text + err
+        assert f"the state backend {backend} ran out of space" in err, err
+        assert "Traceback" not in err, err
+        _report("backend full during up", 0, err)
+        filler.unlink()
+        started = time.monotonic()
+        restored = city.citykit("up", "--yes", timeout=1500)
+        took = time.monotonic() - started
+        said = "\n".join(line for line in restored.stdout.splitlines() if "state" in line)
+        _report("backend full (the next up, space freed)", took, said)
+    _report("backend full (then a plain up)", city.converges(before))
+
+
+POLICY = "citykit-faults-freeze"
+
+
+def test_admission_policy_rejects_one_object(city: City) -> None:
+    """A ValidatingAdmissionPolicy rejects one ConfigMap of the city: `up` names the object and
+    the policy, and the rest of the city stays as it is."""
+    from citykit import compiler
+
+    compiled = compiler.compile_city(EXAMPLE, str(city.environment))
+    target = next(
+        obj["metadata"]
+        for unit in compiled.units
+        if unit.component.name == "grafana"
+        for obj in unit.objects
+        if obj["kind"] == "ConfigMap"
+    )
+    namespace, name = target["namespace"], target["name"]
+    before = city.credentials()
+    assert city.wait_all_ready() == []
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["configmaps"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": f"object.metadata.name != '{name}'",
+                    "message": "frozen by the change board",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY},
+        "spec": {
+            "policyName": POLICY,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    city.cluster.kubectl("apply", "-f", "-", input_text=json.dumps(policy))
+    city.cluster.kubectl("apply", "-f", "-", input_text=json.dumps(binding))
+    try:
+        city.cluster.kubectl("delete", "configmap", "-n", namespace, name)
+        deadline = time.monotonic() + 30
+        while True:  # the policy takes effect once the API server has loaded it
+            probe = city.cluster.kubectl(
+                "create", "configmap", "-n", namespace, name, "--dry-run=server", check=False
+            )
+            if POLICY in probe.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        deployments = city.cluster.get_json(
+            "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
+        )["items"]
+        failed = city.citykit("up", "--yes", expect=1)
+        said = failed.stdout + failed.stderr
+        assert f"{namespace}/{name}" in said and POLICY in said, said
+        assert "frozen by the change board" in said, said
+        # Nothing rolled back: every Deployment still there, every component Ready as before.
+        after = city.cluster.get_json(
+            "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
+        )["items"]
+        assert {d["metadata"]["uid"] for d in after} == {d["metadata"]["uid"] for d in deployments}
+        rows = {row["component"]: row["state"] for row in city.status()}
+        assert rows.pop("grafana") == "missing"  # its rejected ConfigMap
+        assert set(rows.values()) == {"ready"}, rows
+        _report("admission policy rejects one object", 0, failed.stderr)
+    finally:
+        city.cluster.kubectl("delete", "validatingadmissionpolicybinding", POLICY, check=False)
+        city.cluster.kubectl("delete", "validatingadmissionpolicy", POLICY, check=False)
+    _report("admission policy (the next up, policy removed)", city.converges(before))
+
+
+@contextmanager
+def _protected(city: City) -> Iterator[None]:
+    """The tier's environment with protectData on, as staging and prod have it."""
+    original = city.environment.read_text()
+    data = yaml.safe_load(original)
+    city.environment.write_text(yaml.safe_dump(data | {"protectData": True}))
+    try:
+        yield
+    finally:
+        city.environment.write_text(original)
+
+
+def test_deleted_namespace_where_data_is_protected(city: City) -> None:
+    from citykit import compiler
+
+    before = city.credentials()
+    with _protected(city):
+        city.converges(before)  # protection on: the stateful resources protected and retained
+        compiled = compiler.compile_city(EXAMPLE, str(city.environment))
+        namespace, component = next(
+            (obj["metadata"]["namespace"], unit.component.name)
+            for unit in compiled.units
+            if unit.component.name == "postgis"
+            for obj in unit.objects
+            if obj.get("kind") == "StatefulSet"
+        )
+        city.cluster.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=300s")
+        state = _state(city)
+        refused = city.citykit("up", "--yes", expect=2)
+        lost = next(line for line in refused.stderr.splitlines() if "no longer has" in line)
+        assert component in lost, refused.stderr
+        assert "--accept-data-loss" in refused.stderr, refused.stderr
+        assert _state(city) == state, "a refused up wrote state"
+        assert city.cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0
+        started = time.monotonic()
+        accepted = city.citykit("up", "--yes", "--accept-data-loss", timeout=1500)
+        assert "will be recreated empty" in accepted.stdout, accepted.stdout
+        _report(
+            f"deleted namespace {namespace} with protectData (refused, then accepted)",
+            time.monotonic() - started,
+            refused.stderr,
+        )
+        _report("protectData (the next plain up)", city.converges(before))
+    _report("protectData off again", city.converges(before))

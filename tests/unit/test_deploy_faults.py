@@ -284,3 +284,38 @@ def test_up_refuses_to_recreate_lost_data_only_where_it_is_protected(
         said.clear()
         actions.check_data(deployment, how, protected, said.append)
         assert any("recreated empty" in line for line in said), said
+
+
+def test_a_backend_without_room_for_the_state_is_refused_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    stacks = tmp_path / ".pulumi" / "stacks" / "citykit"
+    stacks.mkdir(parents=True)
+    (stacks / "s.json").write_bytes(b"x" * (3 << 20))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, 10 << 20))
+    with pytest.raises(checkpoints.BackendFull) as refused:
+        checkpoints.check_space(f"file://{tmp_path}", "s")
+    assert refused.value.exit_code == 2
+    assert f"the state backend {tmp_path} has 10.0 MiB free" in refused.value.message
+    assert "13.0 MiB" in refused.value.message and "nothing was changed" in refused.value.message
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, 14 << 20))
+    checkpoints.check_space(f"file://{tmp_path}", "s")
+    checkpoints.check_space("s3://bucket", "s")  # not a local directory: not checked
+
+
+def test_a_backend_that_filled_up_during_the_run_is_named() -> None:
+    failed = subprocess.CalledProcessError(1, ["pulumi"])
+    error: Any = RuntimeError("engine")
+    error.stderr = (
+        "error: writing snapshot: failed to save snapshot: blob (key ...) write "
+        "/s/.pulumi/stacks/citykit/x.json.tmp: no space left on device"
+    )
+    said = operation.engine_error(error, None, "citykit up --yes", "file:///s")
+    assert said.exit_code == 1
+    assert "the state backend /s ran out of space" in said.message
+    assert "df -h /s" in said.hint and "citykit up --yes" in said.hint
+    assert "ran out of space" not in operation.engine_error(failed, None, "x", "file:///s").message
