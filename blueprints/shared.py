@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from citykit.contract.component import ComponentSettings, Image, SecretSpec
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import SecretSpec
 
 # The backups that copy over HTTP (definitions, exports, federation) and a replicated Loki's
 # bucket: curl, and MinIO's client at the release the data lake ships.

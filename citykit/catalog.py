@@ -8,7 +8,8 @@ import importlib
 import pkgutil
 
 from citykit import blueprints
-from citykit.contract.registry import Registry, default
+from citykit.contract.registry import Registry
+from citykit.contract.registry import default
 
 _loaded = False
 

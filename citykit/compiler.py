@@ -14,15 +14,21 @@ from pydantic import ValidationError
 from citykit.catalog import load_catalog
 from citykit.contract.registry import Registry
 from citykit.conventions import Object
-from citykit.errors import Problem, ValidationFailed
+from citykit.errors import Problem
+from citykit.errors import ValidationFailed
 from citykit.input import environment as environments
 from citykit.input.environment import deep_merge
 from citykit.input.loading import read_yaml
-from citykit.input.problems import Source, attribute, problems_from
-from citykit.input.profile import ProfileBase, profile_model
+from citykit.input.problems import Source
+from citykit.input.problems import attribute
+from citykit.input.problems import problems_from
+from citykit.input.profile import ProfileBase
+from citykit.input.profile import profile_model
 from citykit.objects import passes
-from citykit.objects.render import finish, render_component
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.objects.render import finish
+from citykit.objects.render import render_component
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 from citykit.plan.planner import build_plan
 
 

@@ -3,7 +3,8 @@ without a traceback and exits with its exit code (2 for bad input, 1 for a faile
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from citykit import paths
-from citykit.errors import OperationFailed, ToolMissing
-from citykit.toolchain import (
-    PROVIDER_MODULE,
-    PROVIDER_PSEUDO_VERSION,
-    PROVIDER_VERSION,
-    TOOLS,
-    TOOLS_SRC,
-    Tool,
-    bin_dir,
-)
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
+from citykit.toolchain import PROVIDER_MODULE
+from citykit.toolchain import PROVIDER_PSEUDO_VERSION
+from citykit.toolchain import PROVIDER_VERSION
+from citykit.toolchain import TOOLS
+from citykit.toolchain import TOOLS_SRC
+from citykit.toolchain import Tool
+from citykit.toolchain import bin_dir
 
 Progress = Callable[[Tool, str], None]  # (tool, "cached" | "building" | "built")
 

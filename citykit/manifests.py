@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from citykit.compiler import Compiled, Unit
+from citykit.compiler import Compiled
+from citykit.compiler import Unit
 from citykit.errors import InputError
 
 MARKER = ".citykit-render"

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from citykit import compiler, manifests, paths
+from citykit import compiler
+from citykit import manifests
+from citykit import paths
 from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
 from citykit.contract.registry import Registry

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, Format, OutputOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
 from rich.table import Table
 
-from citykit.cluster import kind, providers
+from citykit.cluster import kind
+from citykit.cluster import providers
 from citykit.cluster.audit_policy import audit_policy
 from citykit.cluster.local import LocalCluster
-from citykit.conventions import POOL_LABEL, ZONE_LABEL
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import ZONE_LABEL
 from citykit.errors import InputError
 
 app = typer.Typer(

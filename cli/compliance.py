@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import ProfileOption
 from rich.table import Table
 
 from citykit import compiler

@@ -7,15 +7,20 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
+from citykit.cli.options import ProfileOption
 from rich.table import Table
 
 from citykit import compiler
-from citykit.errors import CitykitError, InputError
+from citykit.errors import CitykitError
+from citykit.errors import InputError
 from citykit.reports import compare
 
 # A changed object shows at most this many fields in the table (`-o json` has them all).

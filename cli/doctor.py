@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import Format, OutputOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
 from rich.table import Table
 
 from citykit.deploy import doctor as checks

@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import ProfileOption
 
 from citykit import compiler
-from citykit.errors import OperationFailed, ToolMissing
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 from citykit.reports import diagram
 
 

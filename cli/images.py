@@ -6,18 +6,26 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, Format, OptionalProfileOption, OutputOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OptionalProfileOption
+from citykit.cli.options import OutputOption
 from rich.table import Table
 
 from citykit import compiler
 from citykit.catalog import load_catalog
 from citykit.contract.component import Component
-from citykit.errors import InputError, ToolMissing
-from citykit.images import build, containerd, inventory, node
+from citykit.errors import InputError
+from citykit.errors import ToolMissing
+from citykit.images import build
+from citykit.images import containerd
+from citykit.images import inventory
+from citykit.images import node
 from citykit.verify.probe import PROBE_TARGET
 
 app = typer.Typer(
@@ -157,8 +165,8 @@ def list_images(
     profile: OptionalProfileOption = None,
     env: EnvOption = "dev",
     component: ComponentOption = None,
-    address: AddressOption = None,
     output_format: OutputOption = Format.table,
+    address: AddressOption = None,
 ) -> None:
     """List the components' images, upstream and local, and what is built and loaded.
 

@@ -4,16 +4,19 @@ and what it requests against the environment's node pools."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import ProfileOption
 from rich.table import Table
 
 from citykit import compiler
 from citykit.plan.node_pools import nodes_for
-from citykit.reports import capacity, views
+from citykit.reports import capacity
+from citykit.reports import views
 
 
 class PlanFormat(StrEnum):

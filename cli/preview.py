@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from citykit.cli import deployment, output
-from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
+from citykit.cli import deployment
+from citykit.cli import output
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
+from citykit.cli.options import ProfileOption
 
 from citykit.errors import CitykitError
 

@@ -8,9 +8,13 @@ from typing import Annotated
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
+from citykit.cli.options import ProfileOption
 
-from citykit import compiler, manifests
+from citykit import compiler
+from citykit import manifests
 
 
 def register(app: typer.Typer) -> None:

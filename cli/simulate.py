@@ -3,11 +3,15 @@ real scheduler on a throwaway local control plane (citykit/cluster/simulate.py).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
+from citykit.cli.options import ProfileOption
 from rich.table import Table
 from rich.text import Text
 
@@ -16,7 +20,9 @@ from citykit.cluster import placement
 from citykit.cluster import simulate as simulation
 from citykit.errors import CitykitError
 from citykit.plan import node_pools
-from citykit.reports.capacity import cores, node_count, size
+from citykit.reports.capacity import cores
+from citykit.reports.capacity import node_count
+from citykit.reports.capacity import size
 
 
 class Pending(CitykitError):

@@ -6,10 +6,12 @@ import time
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import Format, OutputOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
 from rich.table import Table
 
-from citykit import go_build, toolchain
+from citykit import go_build
+from citykit import toolchain
 
 app = typer.Typer(
     help="Build (once, cached) and locate the Pulumi engine, the Kubernetes "

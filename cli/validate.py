@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 from citykit.cli import output
-from citykit.cli.options import EnvOption, ProfileOption
+from citykit.cli.options import EnvOption
+from citykit.cli.options import ProfileOption
 
 from citykit import compiler
 

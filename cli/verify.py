@@ -4,17 +4,27 @@ cluster, and (with --restore-drill) restore each real stateful component's backu
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
+from typing import Annotated
 
 import typer
-from citykit.cli import deployment, output
-from citykit.cli.options import EnvOption, Format, OutputOption, ProfileOption
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from citykit.cli import deployment
+from citykit.cli import output
+from citykit.cli.options import EnvOption
+from citykit.cli.options import Format
+from citykit.cli.options import OutputOption
+from citykit.cli.options import ProfileOption
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import TextColumn
+from rich.progress import TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from citykit.contract import layers
-from citykit.errors import CitykitError, InputError
+from citykit.errors import CitykitError
+from citykit.errors import InputError
 
 if TYPE_CHECKING:
     from citykit.verify.checks import Outcome

@@ -33,7 +33,8 @@ from typing import Any
 
 import yaml
 
-from citykit import compiler, manifests
+from citykit import compiler
+from citykit import manifests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "yuhang.yaml"

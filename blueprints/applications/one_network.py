@@ -5,29 +5,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 from citykit.blueprints.shared import DATABASE_PASSWORD
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    ComponentSettings,
-    Image,
-    LocalImage,
-    Port,
-    Probe,
-    Resources,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
-from citykit.objects.build import Build, build_of
+from citykit.objects.build import Build
+from citykit.objects.build import build_of
 
 PORTAL_IMAGE = Image("docker.io/nginxinc/nginx-unprivileged", "1.27.4-alpine")
 # Debian's nginx (1.22) set up as nginx-unprivileged is: port 8080, pid and temporary files in

@@ -8,19 +8,18 @@ from typing import ClassVar
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Component,
-    ComponentSettings,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GB_per_day, city
+from citykit.contract.sizing import GB_per_day
+from citykit.contract.sizing import city
 from citykit.objects.build import Build
 
 

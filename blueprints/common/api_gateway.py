@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 import yaml
 from citykit.blueprints.shared import ReplicatedSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    Image,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
 from citykit.objects.build import Build

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component, Image, Port, Probe, Resources, Workload
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 
 

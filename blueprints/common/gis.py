@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Component,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.objects.build import Build
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from citykit.blueprints.shared import DATABASE_PASSWORD, ReplicatedSettings
+from citykit.blueprints.shared import DATABASE_PASSWORD
+from citykit.blueprints.shared import ReplicatedSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    Image,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
 from citykit.objects.build import Build

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Annotated, ClassVar
+from typing import Annotated
+from typing import ClassVar
 
 from citykit.blueprints.shared import MessageBrokerSettings
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
+from pydantic import Field
 from pydantic_core import PydanticCustomError
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Check,
-    Component,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GiB, KiB, choose, city, days, figure, max_of, msg_per_s
-from citykit.conventions import headless_host, pod_host
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import KiB
+from citykit.contract.sizing import choose
+from citykit.contract.sizing import city
+from citykit.contract.sizing import days
+from citykit.contract.sizing import figure
+from citykit.contract.sizing import max_of
+from citykit.contract.sizing import msg_per_s
+from citykit.conventions import headless_host
+from citykit.conventions import pod_host
 from citykit.objects.build import Build
 
 

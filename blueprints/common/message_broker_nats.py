@@ -7,18 +7,19 @@ from typing import ClassVar
 from citykit.blueprints.shared import MessageBrokerSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Component,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GiB, Num, city, msg_per_s
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import Num
+from citykit.contract.sizing import city
+from citykit.contract.sizing import msg_per_s
 
 # The ports NATS declares, which its arguments and the backup name too.
 CLIENT_PORT = 4222

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from citykit.blueprints.shared import CURL, ReplicatedSettings
+from citykit.blueprints.shared import CURL
+from citykit.blueprints.shared import ReplicatedSettings
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Component,
-    Image,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GiB, choose, city, msg_per_s
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import choose
+from citykit.contract.sizing import city
+from citykit.contract.sizing import msg_per_s
 from citykit.conventions import pod_host
 from citykit.objects.build import Build
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component, TemplateValues
+from citykit.contract.component import Component
+from citykit.contract.component import TemplateValues
 from citykit.contract.registry import component
 from citykit.conventions import tenant_namespace
 from citykit.objects.build import Build

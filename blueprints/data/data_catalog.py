@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 from citykit.blueprints.shared import DATABASE_PASSWORD
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Component,
-    ComponentSettings,
-    Image,
-    Metrics,
-    PodSecurityException,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import PodSecurityException
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
 from citykit.objects.build import Build

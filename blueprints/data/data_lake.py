@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from citykit.blueprints.shared import MC, StoreSettings
+from citykit.blueprints.shared import MC
+from citykit.blueprints.shared import StoreSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Check,
-    Component,
-    Image,
-    LocalImage,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    RestoreDrill,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import RestoreDrill
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GB_per_day, city, days, figure
+from citykit.contract.sizing import GB_per_day
+from citykit.contract.sizing import city
+from citykit.contract.sizing import days
+from citykit.contract.sizing import figure
 from citykit.objects.build import Build
 
 # The root credentials put an object named after the run in bucket `citykit-verify` (created

@@ -5,39 +5,37 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from citykit.blueprints.data.relational_db_patroni import (
-    CITY_DATABASE,
-    PATRONI_API_PORT,
-    PATRONI_CONFIG_PATH,
-    POSTGIS_DATA,
-    POSTGIS_LOCAL,
-    POSTGIS_POST_BOOTSTRAP,
-    POSTGRES_GID,
-    POSTGRES_PORT,
-    POSTGRES_UID,
-    SPILO,
-    patroni_config,
-)
+from citykit.blueprints.data.relational_db_patroni import CITY_DATABASE
+from citykit.blueprints.data.relational_db_patroni import PATRONI_API_PORT
+from citykit.blueprints.data.relational_db_patroni import PATRONI_CONFIG_PATH
+from citykit.blueprints.data.relational_db_patroni import POSTGIS_DATA
+from citykit.blueprints.data.relational_db_patroni import POSTGIS_LOCAL
+from citykit.blueprints.data.relational_db_patroni import POSTGIS_POST_BOOTSTRAP
+from citykit.blueprints.data.relational_db_patroni import POSTGRES_GID
+from citykit.blueprints.data.relational_db_patroni import POSTGRES_PORT
+from citykit.blueprints.data.relational_db_patroni import POSTGRES_UID
+from citykit.blueprints.data.relational_db_patroni import SPILO
+from citykit.blueprints.data.relational_db_patroni import patroni_config
 from citykit.blueprints.shared import StoreSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    ApiAccess,
-    Backup,
-    Check,
-    Component,
-    FieldEnv,
-    Port,
-    Probe,
-    Resources,
-    RestoreDrill,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import ApiAccess
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import FieldEnv
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import RestoreDrill
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GiB, Num, city
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import Num
+from citykit.contract.sizing import city
 from citykit.conventions import selector_labels
 from citykit.objects.build import Build
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from citykit.contract.component import Database, Image, LocalImage
+from citykit.contract.component import Database
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
 from citykit.conventions import NAME_LABEL
 
 # Patroni keeps one primary and streaming standbys, with the Kubernetes API as its consensus

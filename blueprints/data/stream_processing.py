@@ -7,19 +7,19 @@ from typing import ClassVar
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Component,
-    ComponentSettings,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import city, max_of, msg_per_s
+from citykit.contract.sizing import city
+from citykit.contract.sizing import max_of
+from citykit.contract.sizing import msg_per_s
 from citykit.objects.build import Build
 
 

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from citykit.blueprints.shared import CURL, StoreSettings
+from citykit.blueprints.shared import CURL
+from citykit.blueprints.shared import StoreSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Check,
-    Component,
-    Image,
-    LocalImage,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import B, GiB, city, days, figure, max_of, min_of, msg_per_s
-from citykit.conventions import ROLE_LABEL, selector_labels, service_host
+from citykit.contract.sizing import B
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import city
+from citykit.contract.sizing import days
+from citykit.contract.sizing import figure
+from citykit.contract.sizing import max_of
+from citykit.contract.sizing import min_of
+from citykit.contract.sizing import msg_per_s
+from citykit.conventions import ROLE_LABEL
+from citykit.conventions import selector_labels
+from citykit.conventions import service_host
 from citykit.objects.build import Build
 
 # Debian's VictoriaMetrics single-node (v1.79, upstream's image: v1.115), with upstream's binary

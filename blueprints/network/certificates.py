@@ -5,25 +5,25 @@ names (self-signed, the city CA, or the city's ACME service)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    ApiAccess,
-    Check,
-    Component,
-    ComponentSettings,
-    Image,
-    LocalImage,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import ApiAccess
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.conventions import ingress_class, issuer_names
+from citykit.conventions import ingress_class
+from citykit.conventions import issuer_names
 from citykit.objects.build import Build
 
 VERSION = "v1.17.2"

@@ -7,23 +7,22 @@ from typing import ClassVar
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    ApiAccess,
-    Component,
-    ComponentSettings,
-    Image,
-    Metrics,
-    PodSecurityException,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import ApiAccess
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import PodSecurityException
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
-from citykit.conventions import ingress_class, issuer_names
+from citykit.conventions import ingress_class
+from citykit.conventions import issuer_names
 from citykit.objects.build import Build
 
 

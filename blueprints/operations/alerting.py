@@ -9,21 +9,19 @@ from typing import ClassVar
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    ComponentSettings,
-    FieldEnv,
-    Image,
-    LocalImage,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import FieldEnv
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import Num
 from citykit.conventions import pod_host

@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    Image,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SecretSpec,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.objects.build import Build
 from citykit.plan import monitoring

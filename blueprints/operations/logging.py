@@ -6,28 +6,33 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from citykit.blueprints.shared import CURL, MC, RetentionSettings
+from citykit.blueprints.shared import CURL
+from citykit.blueprints.shared import MC
+from citykit.blueprints.shared import RetentionSettings
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Backup,
-    Check,
-    Component,
-    FieldEnv,
-    Image,
-    InitContainer,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SecretSpec,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import FieldEnv
+from citykit.contract.component import Image
+from citykit.contract.component import InitContainer
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import GB_per_day, GiB, choose, city, days, figure
+from citykit.contract.sizing import GB_per_day
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import choose
+from citykit.contract.sizing import city
+from citykit.contract.sizing import days
+from citykit.contract.sizing import figure
 from citykit.objects.build import Build
 from citykit.plan import monitoring
 

@@ -7,34 +7,28 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from citykit.blueprints.shared import (
-    CURL,
-    RetentionSettings,
-)
+from citykit.blueprints.shared import CURL
+from citykit.blueprints.shared import RetentionSettings
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    ApiAccess,
-    Backup,
-    Check,
-    Component,
-    FieldEnv,
-    Image,
-    LocalImage,
-    Metrics,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import ApiAccess
+from citykit.contract.component import Backup
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import FieldEnv
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import Metrics
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
-from citykit.contract.sizing import (
-    GiB,
-    Num,
-)
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import Num
 from citykit.objects.build import Build
 from citykit.plan import monitoring
 

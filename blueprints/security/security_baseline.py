@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from citykit.contract import layers
-from citykit.contract.component import Component, TemplateValues
+from citykit.contract.component import Component
+from citykit.contract.component import TemplateValues
 from citykit.contract.registry import component
 from citykit.objects.build import Build
-from citykit.plan import admission, roles
+from citykit.plan import admission
+from citykit.plan import roles
 
 
 @component

@@ -7,20 +7,21 @@ from typing import ClassVar
 from pydantic import Field
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Check,
-    Component,
-    ComponentSettings,
-    Image,
-    LocalImage,
-    PodSecurityException,
-    Port,
-    Resources,
-    SecretSpec,
-    SizingRule,
-)
+from citykit.contract.component import Check
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
+from citykit.contract.component import PodSecurityException
+from citykit.contract.component import Port
+from citykit.contract.component import Resources
+from citykit.contract.component import SecretSpec
+from citykit.contract.component import SizingRule
 from citykit.contract.registry import component
-from citykit.contract.sizing import Num, city, max_of, msg_per_s
+from citykit.contract.sizing import Num
+from citykit.contract.sizing import city
+from citykit.contract.sizing import max_of
+from citykit.contract.sizing import msg_per_s
 
 # Debian's Mosquitto laid out like the eclipse-mosquitto image: uid 1883, config, data and log
 # under /mosquitto, the same CMD (its entrypoint only execs the command). The workload mounts

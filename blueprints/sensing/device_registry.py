@@ -8,16 +8,14 @@ from typing import ClassVar
 from citykit.blueprints.shared import ScaledSettings
 
 from citykit.contract import layers
-from citykit.contract.component import (
-    Component,
-    Image,
-    Port,
-    Probe,
-    Resources,
-    SizingRule,
-    TemplateValues,
-    Workload,
-)
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import Port
+from citykit.contract.component import Probe
+from citykit.contract.component import Resources
+from citykit.contract.component import SizingRule
+from citykit.contract.component import TemplateValues
+from citykit.contract.component import Workload
 from citykit.contract.registry import component
 from citykit.contract.sizing import city
 from citykit.objects.build import Build

@@ -11,10 +11,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from citykit import go_build, toolchain
-from citykit.cluster.addons import COREDNS_REF, NETPOL_TARGET, PAUSE_REF
+from citykit import go_build
+from citykit import toolchain
+from citykit.cluster.addons import COREDNS_REF
+from citykit.cluster.addons import NETPOL_TARGET
+from citykit.cluster.addons import PAUSE_REF
 from citykit.errors import ToolMissing
-from citykit.images import build, oci
+from citykit.images import build
+from citykit.images import oci
 from citykit.images.build import images_dir
 
 

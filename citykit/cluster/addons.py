@@ -13,7 +13,8 @@ from typing import Any
 
 from citykit import toolchain
 from citykit.contract.component import LocalImage
-from citykit.conventions import RUNTIME, RUNTIME_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
 from citykit.images import build
 
 PAUSE_REF = "citykit.local/pause:3.10"

@@ -3,7 +3,8 @@ of who changes who may do what."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
     from citykit.plan.planned import Plan

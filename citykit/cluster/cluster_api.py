@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from citykit.cluster.control_plane import ClusterPaths
-from citykit.errors import OperationFailed, ToolMissing
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 
 # Connections that register simulated nodes at once (register_nodes).
 PARALLEL_REGISTRATIONS = 4

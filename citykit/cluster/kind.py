@@ -13,8 +13,12 @@ import yaml
 
 from citykit import paths
 from citykit.cluster.audit_policy import audit_policy
-from citykit.conventions import ARCH_LABEL, HOST_LABEL, NODE_TYPE_LABEL, OS_LABEL
-from citykit.errors import OperationFailed, ToolMissing
+from citykit.conventions import ARCH_LABEL
+from citykit.conventions import HOST_LABEL
+from citykit.conventions import NODE_TYPE_LABEL
+from citykit.conventions import OS_LABEL
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 from citykit.plan.node_pools import NodeSpec
 from citykit.plan.planned import Plan
 

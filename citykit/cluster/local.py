@@ -21,22 +21,27 @@ from typing import Any
 import yaml
 
 from citykit import toolchain
-from citykit.cluster import addon_images, addons, certs, node_config, node_host, processes
+from citykit.cluster import addon_images
+from citykit.cluster import addons
+from citykit.cluster import certs
+from citykit.cluster import node_config
+from citykit.cluster import node_host
+from citykit.cluster import processes
 from citykit.cluster.audit_policy import audit_policy as default_audit_policy
 from citykit.cluster.cluster_api import ClusterAPI
-from citykit.cluster.control_plane import (
-    COMPONENTS,
-    START_TIMEOUT,
-    STORAGE_CLASS,
-    ControlPlaneArgs,
-    Scale,
-    storage_class,
-)
+from citykit.cluster.control_plane import COMPONENTS
+from citykit.cluster.control_plane import START_TIMEOUT
+from citykit.cluster.control_plane import STORAGE_CLASS
+from citykit.cluster.control_plane import ControlPlaneArgs
+from citykit.cluster.control_plane import Scale
+from citykit.cluster.control_plane import storage_class
 from citykit.cluster.processes import ComponentState
 from citykit.cluster.realnode import RealNode
-from citykit.errors import InputError, OperationFailed
+from citykit.errors import InputError
+from citykit.errors import OperationFailed
 from citykit.images import containerd
-from citykit.plan.node_pools import NodeSpec, node_object
+from citykit.plan.node_pools import NodeSpec
+from citykit.plan.node_pools import node_object
 
 # The real node's processes, started after the control plane when the environment asks for it.
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "volumes")

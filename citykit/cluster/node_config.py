@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import yaml
 
 from citykit.cluster import certs
 from citykit.cluster.addons import PAUSE_REF
-from citykit.cluster.node_host import (
-    BRIDGE,
-    CLUSTER_DNS,
-    CNI_BIN_DIR,
-    CNI_NETWORK,
-    NODE_IP,
-    POD_CIDR,
-)
+from citykit.cluster.node_host import BRIDGE
+from citykit.cluster.node_host import CLUSTER_DNS
+from citykit.cluster.node_host import CNI_BIN_DIR
+from citykit.cluster.node_host import CNI_NETWORK
+from citykit.cluster.node_host import NODE_IP
+from citykit.cluster.node_host import POD_CIDR
 
 if TYPE_CHECKING:
     from citykit.cluster.realnode import RealNode

@@ -11,7 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from citykit.errors import OperationFailed, ToolMissing
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 
 NODE_IP = "10.88.0.1"
 POD_CIDR = "10.88.0.0/16"

@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from citykit import toolchain
-from citykit.cluster.node_host import (
-    BRIDGE,
-    CGROUP_ROOT,
-    KUBEPODS,
-    RULE_PREFIX,
-    UNREACHABLE,
-    restore_sysctls,
-    run,
-)
+from citykit.cluster.node_host import BRIDGE
+from citykit.cluster.node_host import CGROUP_ROOT
+from citykit.cluster.node_host import KUBEPODS
+from citykit.cluster.node_host import RULE_PREFIX
+from citykit.cluster.node_host import UNREACHABLE
+from citykit.cluster.node_host import restore_sysctls
+from citykit.cluster.node_host import run
 from citykit.errors import ToolMissing
 
 if TYPE_CHECKING:

@@ -8,12 +8,18 @@ each department's quota use."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from citykit.conventions import DEPARTMENT_LABEL, LONG_RUNNING_KINDS, POOL_LABEL, ZONE_LABEL
-from citykit.reports.capacity import Amounts, pod_requests, quantity
+from citykit.conventions import DEPARTMENT_LABEL
+from citykit.conventions import LONG_RUNNING_KINDS
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import ZONE_LABEL
+from citykit.reports.capacity import Amounts
+from citykit.reports.capacity import pod_requests
+from citykit.reports.capacity import quantity
 
 Obj = Mapping[str, Any]
 WORKLOADS = LONG_RUNNING_KINDS

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from citykit import compiler
 from citykit.input import environment as environments
-from citykit.plan.node_pools import NodeSpec, default_pools, nodes_for
+from citykit.plan.node_pools import NodeSpec
+from citykit.plan.node_pools import default_pools
+from citykit.plan.node_pools import nodes_for
 from citykit.plan.planned import Plan
 
 

@@ -13,10 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from citykit.cluster import node_config, node_host, node_teardown
+from citykit.cluster import node_config
+from citykit.cluster import node_host
+from citykit.cluster import node_teardown
 from citykit.cluster.node_config import Ports
-from citykit.cluster.node_host import KUBELET_ROOT, NODE_IP, RUN_ROOT
-from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL, ZONE_LABEL
+from citykit.cluster.node_host import KUBELET_ROOT
+from citykit.cluster.node_host import NODE_IP
+from citykit.cluster.node_host import RUN_ROOT
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import ZONE_LABEL
 
 
 class RealNode:

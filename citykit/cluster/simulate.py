@@ -16,7 +16,9 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from citykit import paths
 from citykit.cluster import placement
 from citykit.cluster.local import LocalCluster
 from citykit.compiler import Compiled
-from citykit.errors import InputError, OperationFailed
+from citykit.errors import InputError
+from citykit.errors import OperationFailed
 from citykit.plan import node_pools
 from citykit.plan.node_pools import NodeSpec
 from citykit.plan.planned import Plan

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
+from typing import Generic
+from typing import TypeVar
 
 from citykit.contract.declarations import Database
-from citykit.conventions import secret_name, service_host
+from citykit.conventions import secret_name
+from citykit.conventions import service_host
 from citykit.errors import CitykitError
 
 if TYPE_CHECKING:

@@ -12,7 +12,9 @@ declarations) into typed template values (`template_values.py`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any
+from typing import ClassVar
+from typing import Literal
 
 from pydantic import Field
 

@@ -5,12 +5,16 @@ value in base units for a city (`Scale`), and the words `citykit plan` and the d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from citykit.contract import units
-from citykit.contract.units import Dim, SizingError
+from citykit.contract.units import Dim
+from citykit.contract.units import SizingError
 
 
 @dataclass(frozen=True)

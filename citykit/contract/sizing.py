@@ -16,18 +16,25 @@ unit, at the end."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Literal
 
 from citykit.contract import units
 
 # The tree and its units (formulas.py, units.py); what blueprints and the contract read from here.
-from citykit.contract.formulas import Below, Choice, Expr, Extreme, Figure, lift
+from citykit.contract.formulas import Below
+from citykit.contract.formulas import Choice
 from citykit.contract.formulas import CityFigures as CityFigures
+from citykit.contract.formulas import Expr
+from citykit.contract.formulas import Extreme
+from citykit.contract.formulas import Figure
 from citykit.contract.formulas import Num as Num
 from citykit.contract.formulas import Scale as Scale
 from citykit.contract.formulas import city as city
+from citykit.contract.formulas import lift
 from citykit.contract.units import UNITS as UNITS
 from citykit.contract.units import SizingError as SizingError
 

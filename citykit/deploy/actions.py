@@ -7,26 +7,30 @@ fails (operation.py, the skeleton they share)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from citykit.compiler import Compiled
-from citykit.deploy import dataloss, freshness
-from citykit.deploy.engine import PARALLEL, Deployment
-from citykit.deploy.operation import Invocation, Operation, operation
+from citykit.deploy import dataloss
+from citykit.deploy import freshness
+from citykit.deploy.engine import PARALLEL
+from citykit.deploy.engine import Deployment
+from citykit.deploy.operation import Invocation
+from citykit.deploy.operation import Operation
+from citykit.deploy.operation import operation
 from citykit.deploy.progress import Tracker
 from citykit.deploy.recovery import recover_interrupted
-from citykit.deploy.results import (
-    DestroyResult,
-    DriftResult,
-    OutputsResult,
-    PreviewResult,
-    RefreshResult,
-    UpResult,
-)
-from citykit.errors import CitykitError, InputError
+from citykit.deploy.results import DestroyResult
+from citykit.deploy.results import DriftResult
+from citykit.deploy.results import OutputsResult
+from citykit.deploy.results import PreviewResult
+from citykit.deploy.results import RefreshResult
+from citykit.deploy.results import UpResult
+from citykit.errors import CitykitError
+from citykit.errors import InputError
 
 Say = Callable[[str], None]
 

@@ -17,15 +17,15 @@ import subprocess
 import sys
 
 from citykit import toolchain
-from citykit.cluster import control_plane, local
+from citykit.cluster import control_plane
+from citykit.cluster import local
 from citykit.deploy import engine
-from citykit.deploy.check import TOOLS_HINT, Check
-from citykit.deploy.engine_checks import (
-    backend_check,
-    engine_available,
-    engine_checks,
-    passphrase_check,
-)
+from citykit.deploy.check import TOOLS_HINT
+from citykit.deploy.check import Check
+from citykit.deploy.engine_checks import backend_check
+from citykit.deploy.engine_checks import engine_available
+from citykit.deploy.engine_checks import engine_checks
+from citykit.deploy.engine_checks import passphrase_check
 from citykit.errors import CitykitError
 from citykit.input import environment as environments
 

@@ -19,7 +19,8 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +28,12 @@ from typing import TYPE_CHECKING
 from citykit import paths
 from citykit.compiler import Compiled
 from citykit.deploy import binaries
-from citykit.deploy.generated import fill_generated, required_secrets, shared_secrets
-from citykit.errors import InputError, OperationFailed, ToolMissing
+from citykit.deploy.generated import fill_generated
+from citykit.deploy.generated import required_secrets
+from citykit.deploy.generated import shared_secrets
+from citykit.errors import InputError
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 from citykit.input.environment import Environment
 from citykit.plan.planned import Plan
 
@@ -234,7 +239,8 @@ class Deployment:
         to answer and accept the kubeconfig's credentials when `reach_cluster` (reach.py)."""
         from pulumi import automation as auto
 
-        from citykit.deploy import checkpoints, reach
+        from citykit.deploy import checkpoints
+        from citykit.deploy import reach
 
         chosen = binaries.choose()
         # The Automation API runs the first `pulumi` on PATH: the chosen one.
@@ -296,7 +302,8 @@ class Deployment:
         import pulumi
         import pulumi_kubernetes as k8s
 
-        from citykit.deploy.program import ProgramOptions, deploy_city
+        from citykit.deploy.program import ProgramOptions
+        from citykit.deploy.program import deploy_city
 
         access = self.access
         assert access is not None

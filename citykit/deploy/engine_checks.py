@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from citykit.deploy import binaries, engine
-from citykit.deploy.check import TOOLS_HINT, Check
+from citykit.deploy import binaries
+from citykit.deploy import engine
+from citykit.deploy.check import TOOLS_HINT
+from citykit.deploy.check import Check
 from citykit.errors import CitykitError
 from citykit.input import environment as environments
 

@@ -17,11 +17,14 @@ everything, as before."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from citykit.deploy.engine import PROJECT, ClusterAccess, kubectl
+from citykit.deploy.engine import PROJECT
+from citykit.deploy.engine import ClusterAccess
+from citykit.deploy.engine import kubectl
 
 Key = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
 Object = dict[str, Any]

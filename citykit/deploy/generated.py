@@ -8,7 +8,8 @@ import secrets
 from collections.abc import Mapping
 
 from citykit.compiler import Compiled
-from citykit.conventions import GENERATE_ANNOTATION, SAME_AS_ANNOTATION
+from citykit.conventions import GENERATE_ANNOTATION
+from citykit.conventions import SAME_AS_ANNOTATION
 
 
 def required_secrets(compiled: Compiled) -> dict[str, list[str]]:

@@ -16,9 +16,13 @@ from __future__ import annotations
 import shlex
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import ExitStack
+from contextlib import contextmanager
+from contextlib import nullcontext
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from rich.console import Console
@@ -28,7 +32,9 @@ from citykit.deploy import checkpoints
 from citykit.deploy.engine import Deployment
 from citykit.deploy.progress import Tracker
 from citykit.deploy.recovery import clear_stale_lock
-from citykit.errors import CitykitError, InputError, OperationFailed
+from citykit.errors import CitykitError
+from citykit.errors import InputError
+from citykit.errors import OperationFailed
 
 Say = Callable[[str], None]
 
@@ -86,7 +92,8 @@ def engine_error(
 def _wrong_passphrase() -> InputError:
     """The secrets passphrase does not open the stack: say where it came from. The engine
     stops at the first secret it cannot decrypt, before it writes anything."""
-    from citykit.deploy.engine import PASSPHRASE_VARIABLES, passphrase_source
+    from citykit.deploy.engine import PASSPHRASE_VARIABLES
+    from citykit.deploy.engine import passphrase_source
 
     source = passphrase_source()
     origin = f"the key file {source}" if not isinstance(source, str) else f"${source}"

@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import pulumi
 
-from citykit.compiler import Compiled, Unit
+from citykit.compiler import Compiled
+from citykit.compiler import Unit
 from citykit.contract.layers import Layer
-from citykit.conventions import (
-    GENERATE_ANNOTATION,
-    POD_TEMPLATE_KINDS,
-    WORKLOAD_KINDS,
-    service_host,
-)
+from citykit.conventions import GENERATE_ANNOTATION
+from citykit.conventions import POD_TEMPLATE_KINDS
+from citykit.conventions import WORKLOAD_KINDS
+from citykit.conventions import service_host
 from citykit.deploy import resources
 from citykit.deploy.progress import component_token
 

@@ -4,8 +4,10 @@ API's event stream; and what the run changed or failed on, for the summary and `
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -14,7 +16,8 @@ from rich.table import Table
 from citykit.compiler import Compiled
 
 if TYPE_CHECKING:
-    from pulumi.automation import DiagnosticEvent, EngineEvent
+    from pulumi.automation import DiagnosticEvent
+    from pulumi.automation import EngineEvent
 
 QUIET_OPS = {"same", "read", "refresh", "discard"}
 

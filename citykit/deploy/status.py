@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from citykit.compiler import Compiled
-from citykit.conventions import COMPONENT_LABEL, PART_OF_LABEL, POD_TEMPLATE_KINDS
-from citykit.deploy.engine import cluster_access, kubectl
+from citykit.conventions import COMPONENT_LABEL
+from citykit.conventions import PART_OF_LABEL
+from citykit.conventions import POD_TEMPLATE_KINDS
+from citykit.deploy.engine import cluster_access
+from citykit.deploy.engine import kubectl
 from citykit.errors import OperationFailed
 
 

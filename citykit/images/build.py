@@ -18,15 +18,20 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from citykit import paths, toolchain
-from citykit.contract.component import Component, Image, LocalImage
+from citykit import paths
+from citykit import toolchain
+from citykit.contract.component import Component
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
 from citykit.errors import OperationFailed
-from citykit.images import debian, oci
+from citykit.images import debian
+from citykit.images import oci
 
 BUILDER_VERSION = "1"  # bump when a change here changes what images contain
 APP_DIR = "/opt/app"  # where npm packages are installed

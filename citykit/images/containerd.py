@@ -13,7 +13,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from citykit.errors import OperationFailed, ToolMissing
+from citykit.errors import OperationFailed
+from citykit.errors import ToolMissing
 
 NAMESPACE = "k8s.io"
 ADDRESS_ENV = "CITYKIT_CONTAINERD_ADDRESS"

@@ -4,7 +4,9 @@ upstream tag (Debian ships older releases), and whether it is built and loaded."
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 from citykit.contract.component import Component

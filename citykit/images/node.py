@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from citykit.errors import InputError
-from citykit.images import build, containerd
+from citykit.images import build
+from citykit.images import containerd
 from citykit.plan.planned import Plan
 
 

@@ -17,17 +17,30 @@ import difflib
 import functools
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from pathlib import PurePosixPath
+from typing import Annotated
+from typing import Any
+from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field
+from pydantic import ValidationError
+from pydantic import model_validator
 
 from citykit.contract.model import Model
-from citykit.errors import Problem, ValidationFailed
-from citykit.input import names, urls
+from citykit.errors import Problem
+from citykit.errors import ValidationFailed
+from citykit.input import names
+from citykit.input import urls
 from citykit.input.loading import read_yaml
-from citykit.input.names import Domain, Email, KubeContext, ObjectName, Registry, Slug
-from citykit.input.problems import Source, problems_from
+from citykit.input.names import Domain
+from citykit.input.names import Email
+from citykit.input.names import KubeContext
+from citykit.input.names import ObjectName
+from citykit.input.names import Registry
+from citykit.input.names import Slug
+from citykit.input.problems import Source
+from citykit.input.problems import problems_from
 
 SHIPPED = ("dev", "staging", "prod", "local")
 MAX_EXTENDS = 8  # files in one `extends:` chain

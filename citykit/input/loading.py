@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode
+from yaml.nodes import Node
+from yaml.nodes import SequenceNode
 
-from citykit.errors import Problem, ValidationFailed
+from citykit.errors import Problem
+from citykit.errors import ValidationFailed
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 40

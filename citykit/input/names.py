@@ -13,9 +13,11 @@ import ipaddress
 import re
 import string
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
+from pydantic import Field
 from pydantic_core import PydanticCustomError
 
 # City, district, department and environment slugs prefix derived names: `<city>-<layer>`

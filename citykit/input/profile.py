@@ -5,15 +5,25 @@ holds, so adding a component adds its settings to the schema without touching th
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import cast
 
-from pydantic import Field, StringConstraints, create_model, field_validator, model_validator
+from pydantic import Field
+from pydantic import StringConstraints
+from pydantic import create_model
+from pydantic import field_validator
+from pydantic import model_validator
 
 from citykit.contract import layers
-from citykit.contract.component import Component, ComponentSettings, Scale
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Scale
 from citykit.contract.model import Model
 from citykit.contract.registry import Registry
-from citykit.input.names import CitySlug, Slug
+from citykit.input.names import CitySlug
+from citykit.input.names import Slug
 
 API_VERSION = "citykit.io/v1alpha1"
 

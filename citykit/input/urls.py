@@ -12,7 +12,11 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
-from citykit.input.names import LABEL_CHARS, SUBDOMAIN_MAX, checked, domain_fault, short
+from citykit.input.names import LABEL_CHARS
+from citykit.input.names import SUBDOMAIN_MAX
+from citykit.input.names import checked
+from citykit.input.names import domain_fault
+from citykit.input.names import short
 
 URL_MAX = 2048
 # RFC 3986 unreserved, reserved and '%': anything else must be percent-encoded.

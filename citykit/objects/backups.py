@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from citykit.conventions import backup_name, secret_name, service_host
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import backup_name
+from citykit.conventions import secret_name
+from citykit.conventions import service_host
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def backups(

@@ -4,8 +4,10 @@ reads its peers from elsewhere (its `check_env`)."""
 
 from __future__ import annotations
 
-from citykit.contract.build import BuildContext, Peer
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.contract.build import BuildContext
+from citykit.contract.build import Peer
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 Build = BuildContext[Plan, PlannedComponent]
 CityPeer = Peer[PlannedComponent]

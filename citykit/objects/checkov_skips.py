@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 from citykit.contract.component import CheckSkip
-from citykit.conventions import Object, checkov_skip_annotation, pod_templates
+from citykit.conventions import Object
+from citykit.conventions import checkov_skip_annotation
+from citykit.conventions import pod_templates
 from citykit.objects.kube_score_skips import low_ids
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 TAG_PINNED = CheckSkip(
     "CKV_K8S_43",

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 
-from citykit.conventions import Object, workload_replicas
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import Object
+from citykit.conventions import workload_replicas
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def disruption_budget(component: PlannedComponent, workload: Object) -> Object:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from citykit.conventions import GENERATE_ANNOTATION, SAME_AS_ANNOTATION, Object, secret_name
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import GENERATE_ANNOTATION
+from citykit.conventions import SAME_AS_ANNOTATION
+from citykit.conventions import Object
+from citykit.conventions import secret_name
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def generated_secrets(

@@ -4,16 +4,15 @@ annotations kube-score reads (`citykit compliance` lists them)."""
 from __future__ import annotations
 
 from citykit.contract.component import CheckSkip
-from citykit.conventions import (
-    HOST_LABEL,
-    KUBE_SCORE_IGNORE,
-    KUBE_SCORE_REASON,
-    REPLICATED_KINDS,
-    Object,
-    pod_templates,
-)
+from citykit.conventions import HOST_LABEL
+from citykit.conventions import KUBE_SCORE_IGNORE
+from citykit.conventions import KUBE_SCORE_REASON
+from citykit.conventions import REPLICATED_KINDS
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
 from citykit.objects import liveness_probes
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 HIGH_ID = 10000  # kube-score's floor for uids and gids, above the host's own users
 

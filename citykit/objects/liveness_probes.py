@@ -8,8 +8,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from citykit.conventions import LONG_RUNNING_KINDS, Object, pod_templates
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import LONG_RUNNING_KINDS
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 # Kubernetes' probe defaults, for probes that leave them out.
 PERIOD, FAILURES = 10, 3

@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from citykit.contract.component import Port
-from citykit.conventions import EDGE_ANNOTATION, NAME_LABEL, NAMESPACE_NAME_LABEL
-from citykit.plan.planned import Plan, PlannedComponent
-from citykit.plan.traffic import serves, traffic_edges
+from citykit.conventions import EDGE_ANNOTATION
+from citykit.conventions import NAME_LABEL
+from citykit.conventions import NAMESPACE_NAME_LABEL
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.plan.traffic import serves
+from citykit.plan.traffic import traffic_edges
 
 
 def _peer(plan: Plan, component: PlannedComponent) -> dict[str, Any]:

@@ -3,8 +3,14 @@ real node when all their images are built locally."""
 
 from __future__ import annotations
 
-from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL, Object, pod_templates
-from citykit.plan.planned import Plan, PlannedComponent, local_image_refs
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.plan.planned import local_image_refs
 
 
 def schedule_on_pool(

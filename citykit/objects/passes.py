@@ -8,24 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from citykit.conventions import Object
-from citykit.objects import (
-    backups,
-    checkov_skips,
-    disruption_budgets,
-    generated_secrets,
-    kube_score_skips,
-    liveness_probes,
-    network_policies,
-    node_scheduling,
-    pod_security,
-    probes_and_resources,
-    pull_policy,
-    service_accounts,
-    tls_certificates,
-    topology_spread,
-    workload_rbac,
-)
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.objects import backups
+from citykit.objects import checkov_skips
+from citykit.objects import disruption_budgets
+from citykit.objects import generated_secrets
+from citykit.objects import kube_score_skips
+from citykit.objects import liveness_probes
+from citykit.objects import network_policies
+from citykit.objects import node_scheduling
+from citykit.objects import pod_security
+from citykit.objects import probes_and_resources
+from citykit.objects import pull_policy
+from citykit.objects import service_accounts
+from citykit.objects import tls_certificates
+from citykit.objects import topology_spread
+from citykit.objects import workload_rbac
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 Pass = Callable[[Plan, PlannedComponent, list[Object]], list[Object]]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from citykit.conventions import Object, pod_templates
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def harden_workloads(

@@ -3,9 +3,12 @@ catalog bug that fails the build, naming it."""
 
 from __future__ import annotations
 
-from citykit.conventions import BATCH_KINDS, Object, pod_templates
+from citykit.conventions import BATCH_KINDS
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
 from citykit.objects.render import TemplateError
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def require_probes_and_resources(

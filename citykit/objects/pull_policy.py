@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from citykit.conventions import Object, pod_templates
-from citykit.plan.planned import Plan, PlannedComponent, local_image_refs
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.plan.planned import local_image_refs
 
 
 def image_pull_policy(

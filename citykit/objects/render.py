@@ -20,18 +20,18 @@ import jinja2
 import yaml
 
 from citykit.contract.template_values import TemplateValues
-from citykit.conventions import (
-    CLUSTER_SCOPED,
-    Object,
-    common_labels,
-    pod_templates,
-    secret_name,
-    selector_labels,
-    sort_objects,
-)
+from citykit.conventions import CLUSTER_SCOPED
+from citykit.conventions import Object
+from citykit.conventions import common_labels
+from citykit.conventions import pod_templates
+from citykit.conventions import secret_name
+from citykit.conventions import selector_labels
+from citykit.conventions import sort_objects
 from citykit.errors import CitykitError
-from citykit.objects.build import Build, build_context
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.objects.build import Build
+from citykit.objects.build import build_context
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 class TemplateError(CitykitError):

@@ -3,8 +3,10 @@ declared API access."""
 
 from __future__ import annotations
 
-from citykit.conventions import Object, pod_templates
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def service_account(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from citykit.conventions import LONG_RUNNING_KINDS, issuer_names, service_host, tls_secret_name
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import LONG_RUNNING_KINDS
+from citykit.conventions import issuer_names
+from citykit.conventions import service_host
+from citykit.conventions import tls_secret_name
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 from citykit.plan.traffic import serves
 
 TLS_MOUNT = "/etc/citykit/tls"

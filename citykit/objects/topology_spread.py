@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import copy
 
-from citykit.conventions import HOST_LABEL, ZONE_LABEL, Object, pod_templates, workload_replicas
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import HOST_LABEL
+from citykit.conventions import ZONE_LABEL
+from citykit.conventions import Object
+from citykit.conventions import pod_templates
+from citykit.conventions import workload_replicas
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def topology_spread(plan: Plan, component: PlannedComponent, objects: list[Object]) -> list[Object]:

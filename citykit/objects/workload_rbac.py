@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 
 def workload_rbac(

@@ -8,8 +8,12 @@ import json
 from typing import Any
 
 from citykit.contract import layers
-from citykit.conventions import NAME_LABEL, headless_host, pod_host, service_host
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import NAME_LABEL
+from citykit.conventions import headless_host
+from citykit.conventions import pod_host
+from citykit.conventions import service_host
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 AUDIT_RETENTION = "4320h"  # 180 days: 等保 level 3 keeps security audit records >= 6 months
 DEFAULT_RETENTION = "720h"

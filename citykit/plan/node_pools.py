@@ -4,17 +4,16 @@ in that district's zone — the labels and taints the blueprints schedule agains
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from citykit.conventions import (
-    ARCH_LABEL,
-    HOST_LABEL,
-    NODE_TYPE_LABEL,
-    OS_LABEL,
-    POOL_LABEL,
-    ZONE_LABEL,
-)
+from citykit.conventions import ARCH_LABEL
+from citykit.conventions import HOST_LABEL
+from citykit.conventions import NODE_TYPE_LABEL
+from citykit.conventions import OS_LABEL
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import ZONE_LABEL
 from citykit.plan.planned import Plan
 
 GPU_RESOURCE = "nvidia.com/gpu"

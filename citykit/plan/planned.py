@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from citykit.contract import layers
-from citykit.contract.component import Component, ComponentSettings, Image, PodSecurityException
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Image
+from citykit.contract.component import PodSecurityException
 from citykit.contract.layers import Layer
 from citykit.input.environment import Environment
 from citykit.input.profile import ProfileBase

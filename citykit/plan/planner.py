@@ -3,21 +3,28 @@ sizing. Pure; every inconsistency is collected and reported at once before anyth
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from citykit.contract import layers, sizing
-from citykit.contract.component import Component, ComponentSettings
+from citykit.contract import layers
+from citykit.contract import sizing
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
 from citykit.contract.registry import Registry
 from citykit.contract.sizing import ScalesWith
-from citykit.errors import Problem, ValidationFailed
+from citykit.errors import Problem
+from citykit.errors import ValidationFailed
 from citykit.input import names
 from citykit.input.environment import Environment
 from citykit.input.profile import ProfileBase
-from citykit.plan.planned import Plan, PlannedComponent, Sized, namespace_for
+from citykit.plan.graph import toposort
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.plan.planned import Sized
+from citykit.plan.planned import namespace_for
 
 # The largest volume Kubernetes accounts for exactly, 8 PiB: above 2^63 milli-bytes the API server
 # calls a storage request "invalid" (its int64 arithmetic overflows; found by
@@ -101,53 +108,6 @@ def _graph_problems(
                     )
                 )
     return problems
-
-
-def _toposort(
-    nodes: Mapping[str, tuple[str, ...]],
-    order_key: Mapping[str, tuple[int, str]],
-    file: str,
-    paths: Mapping[str, str],
-) -> list[str]:
-    """Kahn's algorithm; ties broken by layer then name so the order is deterministic."""
-    indegree = {name: len(deps) for name, deps in nodes.items()}
-    dependents: dict[str, list[str]] = {name: [] for name in nodes}
-    for name, deps in nodes.items():
-        for dep in deps:
-            dependents[dep].append(name)
-    ready = [(order_key[name], name) for name, count in indegree.items() if count == 0]
-    heapq.heapify(ready)
-    ordered: list[str] = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        ordered.append(name)
-        for dependent in dependents[name]:
-            indegree[dependent] -= 1
-            if indegree[dependent] == 0:
-                heapq.heappush(ready, (order_key[dependent], dependent))
-    if len(ordered) != len(nodes):
-        cycle = _find_cycle({n: d for n, d in nodes.items() if n not in ordered})
-        raise ValidationFailed(
-            [
-                Problem(
-                    paths[cycle[0]],
-                    "dependency cycle: " + " -> ".join(cycle),
-                    file=file,
-                    hint="one of these components must stop requiring the next",
-                )
-            ]
-        )
-    return ordered
-
-
-def _find_cycle(nodes: Mapping[str, tuple[str, ...]]) -> list[str]:
-    start = sorted(nodes)[0]
-    path: list[str] = [start]
-    while True:
-        nxt = sorted(d for d in nodes[path[-1]] if d in nodes)[0]
-        if nxt in path:
-            return [*path[path.index(nxt) :], nxt]
-        path.append(nxt)
 
 
 def _sizing(
@@ -323,7 +283,7 @@ def build_plan(
         nodes[name] = tuple(sorted(deps))
     order_key = {name: (layers.index(cls.layer), name) for name, (cls, _) in by_name.items()}
     paths = {name: _setting_path(cls) for name, (cls, _) in by_name.items()}
-    ordered = _toposort(nodes, order_key, file, paths)
+    ordered = toposort(nodes, order_key, file, paths)
 
     planned = tuple(
         PlannedComponent(

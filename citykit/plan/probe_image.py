@@ -4,7 +4,8 @@ real node include it. The probe pods themselves are verify/probe.py's."""
 
 from __future__ import annotations
 
-from citykit.contract.component import Image, LocalImage
+from citykit.contract.component import Image
+from citykit.contract.component import LocalImage
 from citykit.plan.planned import Plan
 
 PROBE_COMPONENT = "citykit-verify"  # the image path and the identity of a pod that is no component

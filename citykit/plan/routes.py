@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from citykit.contract.component import Port
 from citykit.conventions import service_host
 from citykit.errors import CitykitError
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 API_GATEWAY = "api-gateway"
 

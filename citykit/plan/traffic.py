@@ -5,8 +5,10 @@ gateway's routes and the metrics scrapes. The one source of the NetworkPolicies
 from __future__ import annotations
 
 from citykit.contract.component import Port
-from citykit.plan.planned import Plan, PlannedComponent
-from citykit.plan.routes import API_GATEWAY, gateway_routes
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.plan.routes import API_GATEWAY
+from citykit.plan.routes import gateway_routes
 
 GATEWAY_CAPABILITIES = (API_GATEWAY, "ingress-gateway")
 

@@ -14,14 +14,18 @@ it selects); storage in all, since claims are not tied to a pool."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from citykit.compiler import Compiled
 from citykit.contract import layers
 from citykit.contract.layers import Layer
-from citykit.conventions import LONG_RUNNING_KINDS, POOL_LABEL, RUNTIME_LABEL
+from citykit.conventions import LONG_RUNNING_KINDS
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME_LABEL
 from citykit.plan.node_pools import NodeSpec
 
 # Pods that select the real node of a local cluster (citykit/cluster/realnode.py): the host,

@@ -12,11 +12,13 @@ What is compared, from the coarse to the fine:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from citykit.compiler import Compiled, Unit
+from citykit.compiler import Compiled
+from citykit.compiler import Unit
 from citykit.contract import layers
 from citykit.conventions import Object
 from citykit.plan.planned import PlannedComponent

@@ -10,13 +10,16 @@ last restore drill (`citykit verify --restore-drill`), which closes the restore-
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from typing import Any
 
 from citykit.compiler import Compiled
 from citykit.contract import layers
 from citykit.conventions import KUBE_SCORE_REASON
-from citykit.reports.mlps import BACKUP, FAMILIES
+from citykit.reports.mlps import BACKUP
+from citykit.reports.mlps import FAMILIES
 
 RESTORE_DRILL_GAP = (
     "regular restore drills: none passed in the last {days} days "

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from citykit.contract.layers import Layer
 from citykit.plan.planned import Plan
-from citykit.reports.figure import LEFT_COLUMN, RIGHT_COLUMN, Figure, layout
+from citykit.reports.figure import LEFT_COLUMN
+from citykit.reports.figure import RIGHT_COLUMN
+from citykit.reports.figure import Figure
+from citykit.reports.figure import layout
 
 
 def _quote(text: str) -> str:

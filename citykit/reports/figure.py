@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from citykit.contract import layers
 from citykit.contract.layers import Layer
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 
 # The stack from the top of the figure down: applications over everything they use, facilities
 # at the bottom (7.1.4 circulation over compute over network over sensing, as the clauses rise).

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from citykit.compiler import Compiled
-from citykit.conventions import (
-    DUTY_ANNOTATION,
-    EDGE_ANNOTATION,
-    GENERATE_ANNOTATION,
-    NETWORK_ZONE_LABEL,
-    POD_TEMPLATE_KINDS,
-)
+from citykit.conventions import DUTY_ANNOTATION
+from citykit.conventions import EDGE_ANNOTATION
+from citykit.conventions import GENERATE_ANNOTATION
+from citykit.conventions import NETWORK_ZONE_LABEL
+from citykit.conventions import POD_TEMPLATE_KINDS
+from citykit.conventions import backup_name
 from citykit.plan import monitoring
 
 Object = dict[str, Any]
@@ -177,8 +176,9 @@ def data_protection(c: Compiled) -> list[str]:
 def backup_recovery(c: Compiled) -> list[str]:
     jobs = sorted(
         o["metadata"]["name"]
-        for o in c.objects()
-        if o["kind"] == "CronJob" and o["metadata"]["name"].endswith("-backup")
+        for unit in c.units
+        for o in unit.objects
+        if o["kind"] == "CronJob" and o["metadata"]["name"] == backup_name(unit.component.name)
     )
     return [
         f"{len(jobs)} nightly backup CronJobs to separate backup volumes ({', '.join(jobs)})",

@@ -7,8 +7,10 @@ from typing import Any
 
 from citykit.contract import layers
 from citykit.contract.registry import Registry
-from citykit.plan.planned import Plan, PlannedComponent
-from citykit.reports.capacity import Amounts, Capacity
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
+from citykit.reports.capacity import Amounts
+from citykit.reports.capacity import Capacity
 
 
 def component_view(planned: PlannedComponent) -> dict[str, Any]:

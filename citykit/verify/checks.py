@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
 
 from citykit.contract.component import Check
-from citykit.conventions import secret_name, service_host
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import secret_name
+from citykit.conventions import service_host
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 from citykit.verify import probe
-from citykit.verify.flows import Flow, Source, flow_matrix
+from citykit.verify.flows import Flow
+from citykit.verify.flows import Source
+from citykit.verify.flows import flow_matrix
 
 Status = Literal["passed", "failed", "skipped"]
 SETTLE_SECONDS = 4  # lets the policy controller see a new pod before it connects anywhere

@@ -11,25 +11,32 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from citykit import paths
 from citykit.compiler import Compiled
-from citykit.conventions import (
-    COMPONENT_LABEL,
-    RUNTIME_LABEL,
-    VERIFY_LABEL,
-    backup_name,
-    secret_name,
-)
-from citykit.deploy.engine import ClusterAccess, cluster_access, kubectl, stack_name
+from citykit.conventions import COMPONENT_LABEL
+from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import VERIFY_LABEL
+from citykit.conventions import backup_name
+from citykit.conventions import secret_name
+from citykit.deploy.engine import ClusterAccess
+from citykit.deploy.engine import cluster_access
+from citykit.deploy.engine import kubectl
+from citykit.deploy.engine import stack_name
 from citykit.deploy.status import where_pods_run
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 from citykit.plan.probe_image import PROBE_COMPONENT
-from citykit.verify import probe, runner
-from citykit.verify.checks import Outcome, PodRun, check_env, functional_script
+from citykit.verify import probe
+from citykit.verify import runner
+from citykit.verify.checks import Outcome
+from citykit.verify.checks import PodRun
+from citykit.verify.checks import check_env
+from citykit.verify.checks import functional_script
 
 CHECK = "restore drill: the newest backup restores and holds the marker"
 JOB_TIMEOUT = 600

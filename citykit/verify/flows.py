@@ -16,8 +16,10 @@ from typing import Literal
 
 from citykit.contract.component import Port
 from citykit.contract.layers import Zone
-from citykit.conventions import service_host, tenant_namespace
-from citykit.plan.planned import Plan, PlannedComponent
+from citykit.conventions import service_host
+from citykit.conventions import tenant_namespace
+from citykit.plan.planned import Plan
+from citykit.plan.planned import PlannedComponent
 from citykit.plan.probe_image import PROBE_COMPONENT
 from citykit.plan.traffic import traffic_edges
 

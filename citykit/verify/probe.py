@@ -10,24 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from citykit.conventions import (
-    MANAGED_BY_LABEL,
-    NAME_LABEL,
-    POOL_LABEL,
-    RUNTIME,
-    RUNTIME_LABEL,
-    VERIFY_LABEL,
-)
+from citykit.conventions import MANAGED_BY_LABEL
+from citykit.conventions import NAME_LABEL
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import VERIFY_LABEL
 from citykit.images import build
 from citykit.plan.planned import Plan
-from citykit.plan.probe_image import (
-    PROBE_COMPONENT,
-    PROBE_IMAGE,
-    PROBE_KEY,
-    PROBE_LOCAL,
-    PROBE_UID,
-    probe_ref,
-)
+from citykit.plan.probe_image import PROBE_COMPONENT
+from citykit.plan.probe_image import PROBE_IMAGE
+from citykit.plan.probe_image import PROBE_KEY
+from citykit.plan.probe_image import PROBE_LOCAL
+from citykit.plan.probe_image import PROBE_UID
+from citykit.plan.probe_image import probe_ref
 
 PROBE_TARGET = build.Target(PROBE_COMPONENT, PROBE_KEY, PROBE_LOCAL, PROBE_IMAGE)
 

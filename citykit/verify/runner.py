@@ -7,16 +7,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import as_completed
 from typing import Any
 
 from citykit.compiler import Compiled
 from citykit.conventions import VERIFY_LABEL
-from citykit.deploy.engine import ClusterAccess, cluster_access, kubectl
-from citykit.deploy.status import SIMULATED_NODE_ANNOTATION, where_pods_run
+from citykit.deploy.engine import ClusterAccess
+from citykit.deploy.engine import cluster_access
+from citykit.deploy.engine import kubectl
+from citykit.deploy.status import SIMULATED_NODE_ANNOTATION
+from citykit.deploy.status import where_pods_run
 from citykit.errors import OperationFailed
 from citykit.verify import checks
-from citykit.verify.checks import Outcome, PodResult, PodRun
+from citykit.verify.checks import Outcome
+from citykit.verify.checks import PodResult
+from citykit.verify.checks import PodRun
 
 PARALLEL_PODS = 6
 POLL_SECONDS = 1.0

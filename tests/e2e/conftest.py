@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.clusters import Cluster, local_cluster, require_kubectl
+from tests.clusters import Cluster
+from tests.clusters import local_cluster
+from tests.clusters import require_kubectl
 
 CLUSTER_NAME = "citykit-dev"  # environments/dev.yaml cluster.name
 

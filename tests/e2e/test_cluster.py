@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from citykit import toolchain
-from tests.clusters import CLI, Cluster
+from tests.clusters import CLI
+from tests.clusters import Cluster
 
 NAMESPACE = "e2e-restricted"
 

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.clusters import CLI, Cluster
-from tests.conftest import EXAMPLE, example_data
+from tests.clusters import CLI
+from tests.clusters import Cluster
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 PROFILE = str(EXAMPLE)
 SLUG = "yuhang"

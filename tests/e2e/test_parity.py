@@ -22,24 +22,33 @@ import copy
 import json
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, event, example, given, settings
+from hypothesis import HealthCheck
+from hypothesis import Phase
+from hypothesis import event
+from hypothesis import example
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from citykit import compiler, manifests
+from citykit import compiler
+from citykit import manifests
 from citykit.errors import ValidationFailed
 from citykit.input import names
 from citykit.input.environment import SHIPPED
 from citykit.objects.render import Object
 from tests.clusters import Cluster
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 MANAGER = "citykit-parity"
 # Cities made here never take the example's slug: the deploy tests own `yuhang` on this cluster.

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.clusters import CLI, Cluster, local_cluster, require_kubectl
+from tests.clusters import CLI
+from tests.clusters import Cluster
+from tests.clusters import local_cluster
+from tests.clusters import require_kubectl
 from tests.conftest import EXAMPLE
 
 CLUSTER_NAME = "citykit-faults"

@@ -21,7 +21,10 @@ import yaml
 
 from tests.conftest import EXAMPLE
 from tests.faults import control_plane
-from tests.faults.conftest import CLI, CLUSTER_NAME, City, decoded
+from tests.faults.conftest import CLI
+from tests.faults.conftest import CLUSTER_NAME
+from tests.faults.conftest import City
+from tests.faults.conftest import decoded
 
 
 def _report(case: str, seconds: float, said: str = "") -> None:
@@ -160,7 +163,8 @@ def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
     import datetime
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from citykit.cluster import certs

@@ -13,8 +13,10 @@ import pytest
 
 from citykit import compiler
 from citykit.compiler import Compiled
-from citykit.deploy import program, resources
-from citykit.deploy.generated import fill_generated, required_secrets
+from citykit.deploy import program
+from citykit.deploy import resources
+from citykit.deploy.generated import fill_generated
+from citykit.deploy.generated import required_secrets
 from tests.conftest import EXAMPLE
 
 

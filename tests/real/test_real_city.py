@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from citykit.cluster import node_host, node_teardown, realnode
+from citykit.cluster import node_host
+from citykit.cluster import node_teardown
+from citykit.cluster import realnode
 from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.real

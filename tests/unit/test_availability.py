@@ -10,9 +10,11 @@ import pytest
 
 from citykit import compiler
 from citykit.compiler import Compiled
-from citykit.conventions import HOST_LABEL, ZONE_LABEL
+from citykit.conventions import HOST_LABEL
+from citykit.conventions import ZONE_LABEL
 from citykit.objects import liveness_probes as availability
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 
 @cache

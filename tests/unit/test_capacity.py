@@ -6,9 +6,13 @@ from __future__ import annotations
 import pytest
 
 from citykit import compiler
-from citykit.compiler import Compiled, Unit
-from citykit.plan.node_pools import NodeSpec, node_pools, nodes_for
-from citykit.reports import capacity, views
+from citykit.compiler import Compiled
+from citykit.compiler import Unit
+from citykit.plan.node_pools import NodeSpec
+from citykit.plan.node_pools import node_pools
+from citykit.plan.node_pools import nodes_for
+from citykit.reports import capacity
+from citykit.reports import views
 from tests.conftest import EXAMPLE
 
 GiB = 2**30

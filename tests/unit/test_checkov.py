@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from citykit import compiler, testing
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from citykit import compiler
+from citykit import testing
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

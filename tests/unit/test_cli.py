@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from citykit.contract import layers
-from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citykit import compiler, toolchain
-from citykit.cluster import kind, providers
-from citykit.conventions import POOL_LABEL, ZONE_LABEL
+from citykit import compiler
+from citykit import toolchain
+from citykit.cluster import kind
+from citykit.cluster import providers
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import ZONE_LABEL
 from citykit.errors import ToolMissing
 from citykit.plan.node_pools import node_object
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 
 def test_nodes_follow_districts_and_environment_counts() -> None:

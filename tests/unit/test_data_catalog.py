@@ -11,10 +11,13 @@ import sys
 
 import pytest
 
-from citykit import compiler, testing
+from citykit import compiler
+from citykit import testing
 from citykit.conventions import EDGE_ANNOTATION
 from citykit.errors import ValidationFailed
-from tests.conftest import EXAMPLE, SMALL_CITY, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import SMALL_CITY
+from tests.conftest import example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from citykit import compiler
-from citykit.deploy import engine, generated
+from citykit.deploy import engine
+from citykit.deploy import generated
 from tests.conftest import EXAMPLE
 
 CLI = [sys.executable, "-m", "citykit.cli"]

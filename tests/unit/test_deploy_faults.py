@@ -15,7 +15,12 @@ import yaml
 from rich.console import Console
 
 from citykit import compiler
-from citykit.deploy import actions, checkpoints, dataloss, engine, operation, reach
+from citykit.deploy import actions
+from citykit.deploy import checkpoints
+from citykit.deploy import dataloss
+from citykit.deploy import engine
+from citykit.deploy import operation
+from citykit.deploy import reach
 from citykit.deploy.progress import Tracker
 from tests.conftest import EXAMPLE
 
@@ -138,7 +143,8 @@ def test_a_corrupt_state_without_copies_says_what_to_do(tmp_path: Path) -> None:
 
 
 def _event(severity: str, message: str, urn: str | None = None) -> Any:
-    from pulumi.automation import DiagnosticEvent, EngineEvent
+    from pulumi.automation import DiagnosticEvent
+    from pulumi.automation import EngineEvent
 
     diagnostic = DiagnosticEvent(message=message, color="never", severity=severity, urn=urn)
     return EngineEvent(sequence=0, timestamp=0, diagnostic_event=diagnostic)

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from citykit import toolchain
-from citykit.deploy import binaries, doctor, engine
-from citykit.errors import CitykitError, ToolMissing
+from citykit.deploy import binaries
+from citykit.deploy import doctor
+from citykit.deploy import engine
+from citykit.errors import CitykitError
+from citykit.errors import ToolMissing
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

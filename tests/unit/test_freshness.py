@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from citykit.deploy import freshness
-from citykit.deploy.engine import PROJECT, ClusterAccess
+from citykit.deploy.engine import PROJECT
+from citykit.deploy.engine import ClusterAccess
 
 ACCESS = ClusterAccess(Path("/nonexistent/kubeconfig"), None, "test cluster")
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from citykit import compiler, manifests
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from citykit import compiler
+from citykit import manifests
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -18,10 +18,13 @@ import pytest
 from citykit import compiler
 from citykit.contract import layers
 from citykit.contract.component import Component
-from citykit.contract.registry import Registry, RegistryError
+from citykit.contract.registry import Registry
+from citykit.contract.registry import RegistryError
 from citykit.errors import ValidationFailed
-from citykit.reports import diagram, figure
-from tests.conftest import EXAMPLE, example_data
+from citykit.reports import diagram
+from citykit.reports import figure
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

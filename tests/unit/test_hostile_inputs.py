@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from citykit import compiler
 from citykit.errors import ValidationFailed
 from citykit.input.environment import deep_merge
-from tests.conftest import EXAMPLE, ROOT, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import ROOT
+from tests.conftest import example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

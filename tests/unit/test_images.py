@@ -20,7 +20,10 @@ import pytest
 from citykit.catalog import load_catalog
 from citykit.contract import image_refs as refs
 from citykit.contract.component import LocalImage
-from citykit.images import build, containerd, debian, oci
+from citykit.images import build
+from citykit.images import containerd
+from citykit.images import debian
+from citykit.images import oci
 from tests.conftest import EXAMPLE
 
 CLI = [sys.executable, "-m", "citykit.cli"]

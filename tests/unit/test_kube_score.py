@@ -15,11 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from citykit import compiler, manifests, testing, toolchain
+from citykit import compiler
+from citykit import manifests
+from citykit import testing
+from citykit import toolchain
 from citykit.compiler import Compiled
-from citykit.conventions import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
+from citykit.conventions import KUBE_SCORE_IGNORE
+from citykit.conventions import KUBE_SCORE_REASON
 from scripts.bench import megacity_profile
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 CRITICAL = 1  # kube-score's grade (scorecard.GradeCritical)
 

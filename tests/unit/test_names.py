@@ -8,7 +8,8 @@ import pytest
 from citykit.catalog import load_catalog
 from citykit.contract import layers
 from citykit.conventions import tenant_namespace
-from citykit.input import names, urls
+from citykit.input import names
+from citykit.input import urls
 from citykit.plan.planned import namespace_for
 
 LONGEST_SLUG = "a" * names.SLUG_MAX

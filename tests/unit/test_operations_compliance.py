@@ -15,7 +15,8 @@ from citykit import compiler
 from citykit.contract import layers
 from citykit.plan import monitoring as operations
 from citykit.reports import mlps
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

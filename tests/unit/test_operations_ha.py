@@ -14,7 +14,8 @@ from citykit import compiler
 from citykit.compiler import Compiled
 from citykit.errors import ValidationFailed
 from citykit.plan import monitoring as operations
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 Object = dict[str, Any]
 

@@ -9,11 +9,16 @@ import pytest
 import yaml
 
 from citykit import compiler
-from citykit.errors import Problem, ValidationFailed
-from citykit.input.environment import MAX_EXTENDS, SHIPPED, deep_merge
+from citykit.errors import Problem
+from citykit.errors import ValidationFailed
+from citykit.input.environment import MAX_EXTENDS
+from citykit.input.environment import SHIPPED
+from citykit.input.environment import deep_merge
 from citykit.input.environment import load as load_environment
-from citykit.input.problems import Source, attribute
-from tests.conftest import EXAMPLE, example_data
+from citykit.input.problems import Source
+from citykit.input.problems import attribute
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 
 def problems(path, env: str = "dev") -> list[str]:

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
-from citykit import compiler, testing
+from citykit import compiler
+from citykit import testing
 from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
 from citykit.errors import ValidationFailed
 from citykit.plan import monitoring as operations
-from tests.conftest import ENVIRONMENTS, SMALL_CITY
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import SMALL_CITY
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 

@@ -13,10 +13,18 @@ import pytest
 import yaml
 
 from citykit import compiler
-from citykit.cluster import addons, certs, node_config, realnode
+from citykit.cluster import addons
+from citykit.cluster import certs
+from citykit.cluster import node_config
+from citykit.cluster import realnode
 from citykit.cluster.local import LocalCluster
-from citykit.cluster.node_host import APISERVER_PORT, BRIDGE, NODE_IP, POD_CIDR
-from citykit.conventions import POOL_LABEL, RUNTIME, RUNTIME_LABEL
+from citykit.cluster.node_host import APISERVER_PORT
+from citykit.cluster.node_host import BRIDGE
+from citykit.cluster.node_host import NODE_IP
+from citykit.cluster.node_host import POD_CIDR
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
 from citykit.errors import ValidationFailed
 from tests.conftest import EXAMPLE
 

@@ -8,12 +8,18 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from citykit import compiler, manifests, testing
+from citykit import compiler
+from citykit import manifests
+from citykit import testing
 from citykit.compiler import Compiled
-from tests.conftest import ENVIRONMENTS, EXAMPLE, example_data
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 
 @cache

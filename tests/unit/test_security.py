@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-from citykit import compiler, manifests
+from citykit import compiler
+from citykit import manifests
 from citykit.cluster.audit_policy import audit_policy
 from citykit.compiler import Compiled
 from citykit.conventions import EDGE_ANNOTATION
 from citykit.plan.traffic import GATEWAY_CAPABILITIES
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)

@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from citykit import compiler
-from citykit.cluster import placement, simulate
+from citykit.cluster import placement
+from citykit.cluster import simulate
 from citykit.cluster.control_plane import Scale
 from citykit.cluster.local import LocalCluster
 from citykit.errors import InputError
-from citykit.plan.node_pools import GPU_RESOURCE, node_object, nodes_for
+from citykit.plan.node_pools import GPU_RESOURCE
+from citykit.plan.node_pools import node_object
+from citykit.plan.node_pools import nodes_for
 from tests.conftest import EXAMPLE
 
 GiB = 2**30

@@ -10,18 +10,31 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from citykit import compiler
 from citykit.catalog import load_catalog
 from citykit.contract import sizing
-from citykit.contract.component import Component, ComponentSettings, Scale, SizingRule
+from citykit.contract.component import Component
+from citykit.contract.component import ComponentSettings
+from citykit.contract.component import Scale
+from citykit.contract.component import SizingRule
 from citykit.contract.layers import SENSING
-from citykit.contract.registry import Registry, RegistryError
-from citykit.contract.sizing import GiB, KiB, Num, SizingError, choose, city, days, figure
+from citykit.contract.registry import Registry
+from citykit.contract.registry import RegistryError
+from citykit.contract.sizing import GiB
+from citykit.contract.sizing import KiB
+from citykit.contract.sizing import Num
+from citykit.contract.sizing import SizingError
+from citykit.contract.sizing import choose
+from citykit.contract.sizing import city
+from citykit.contract.sizing import days
+from citykit.contract.sizing import figure
 from scripts.bench import megacity_profile
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 SCALE = Scale(
     population=1_000_000,

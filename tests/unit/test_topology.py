@@ -12,7 +12,8 @@ import pytest
 from citykit import compiler
 from citykit.errors import ValidationFailed
 from scripts.bench import megacity_profile
-from tests.conftest import EXAMPLE, example_data
+from tests.conftest import EXAMPLE
+from tests.conftest import example_data
 
 
 def objects_of(profile: Path, env: str, component: str) -> list[dict[str, Any]]:

@@ -14,10 +14,13 @@ from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
 from citykit.contract.component import Check
 from citykit.contract.layers import Zone
-from citykit.verify import checks, probe
+from citykit.verify import checks
+from citykit.verify import probe
 from citykit.verify.checks import PodResult
-from citykit.verify.flows import Flow, flow_matrix
-from tests.conftest import ENVIRONMENTS, EXAMPLE
+from citykit.verify.flows import Flow
+from citykit.verify.flows import flow_matrix
+from tests.conftest import ENVIRONMENTS
+from tests.conftest import EXAMPLE
 
 
 @pytest.fixture(scope="module", params=[*ENVIRONMENTS, "local"])
