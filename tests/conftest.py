@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-# The cluster tiers' shared helpers assert like tests do: with pytest's explanations.
-pytest.register_assert_rewrite("tests.clusters")
+# The shared helpers of the cluster tiers and of split test modules assert like tests do: with
+# pytest's explanations.
+pytest.register_assert_rewrite(
+    "tests.clusters",
+    "tests.e2e.parity_server",
+    "tests.faults.helpers",
+    "tests.real.helpers",
+    "tests.unit.image_helpers",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "yuhang.yaml"
