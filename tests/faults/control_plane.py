@@ -27,7 +27,7 @@ def kill(cluster_dir: Path, name: str) -> list[str]:
     pid = json.loads((cluster_dir / "state.json").read_text())["pids"][name]
     argv = command_line(pid)
     os.kill(pid, signal.SIGKILL)
-    while Path(f"/proc/{pid}").exists() and _state(pid) not in ("Z", "X"):
+    while Path(f"/proc/{pid}").exists() and state_files(pid) not in ("Z", "X"):
         time.sleep(0.05)
     return argv
 
@@ -51,7 +51,7 @@ def start(cluster_dir: Path, name: str, argv: list[str]) -> int:
     return process.pid
 
 
-def _state(pid: int) -> str:
+def state_files(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

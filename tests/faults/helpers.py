@@ -17,14 +17,14 @@ from tests.faults.conftest import CLI
 from tests.faults.conftest import City
 
 
-def _report(case: str, seconds: float, said: str = "") -> None:
+def report(case: str, seconds: float, said: str = "") -> None:
     """For the closing note: what citykit said, and how long recovery took."""
     print(f"\nRECOVERY {case}: {seconds:.1f}s")
     for line in said.strip().splitlines():
         print(f"  said: {line}")
 
 
-def _state(city: City) -> dict[str, str]:
+def state_files(city: City) -> dict[str, str]:
     """Every file of the state backend and the stack's workspace (its encrypted config), with a
     hash of its content: what a command wrote. The engine's own logs are not state."""
     pulumi = city.state / "pulumi"
@@ -36,7 +36,7 @@ def _state(city: City) -> dict[str, str]:
     }
 
 
-def _kubeconfig(city: City, tmp: Path, change: dict[str, object]) -> Path:
+def kubeconfig_with(city: City, tmp: Path, change: dict[str, object]) -> Path:
     """A copy of the cluster's kubeconfig with top-level fields or the user replaced."""
     data = yaml.safe_load(city.cluster.kubeconfig.read_text())
     user = change.pop("user", None)
@@ -48,7 +48,7 @@ def _kubeconfig(city: City, tmp: Path, change: dict[str, object]) -> Path:
     return path
 
 
-def _up_in_background(city: City) -> subprocess.Popen[str]:
+def up_in_background(city: City) -> subprocess.Popen[str]:
     """`citykit up` with work to do (every Deployment of the city re-created and awaited),
     returned once the engine is creating them."""
     city.cluster.kubectl(
@@ -76,7 +76,7 @@ def _up_in_background(city: City) -> subprocess.Popen[str]:
 
 
 @contextmanager
-def _backend_on_tmpfs(city: City, spare: int) -> Iterator[Path]:
+def backend_on_tmpfs(city: City, spare: int) -> Iterator[Path]:
     """The state backend moved onto a tmpfs with `spare` bytes free beyond what it holds; put
     back on disk afterwards, with whatever the runs wrote."""
     backend = city.state / "pulumi" / "backend"
@@ -97,7 +97,7 @@ def _backend_on_tmpfs(city: City, spare: int) -> Iterator[Path]:
 
 
 @contextmanager
-def _protected(city: City) -> Iterator[None]:
+def protected(city: City) -> Iterator[None]:
     """The tier's environment with protectData on, as staging and prod have it."""
     original = city.environment.read_text()
     data = yaml.safe_load(original)

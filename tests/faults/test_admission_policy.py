@@ -10,7 +10,7 @@ import time
 
 from tests.conftest import EXAMPLE
 from tests.faults.conftest import City
-from tests.faults.helpers import _report
+from tests.faults.helpers import report
 
 POLICY = "citykit-faults-freeze"
 
@@ -94,8 +94,8 @@ def test_admission_policy_rejects_one_object(city: City) -> None:
         rows = {row["component"]: row["state"] for row in city.status()}
         assert rows.pop("grafana") == "missing"  # its rejected ConfigMap
         assert set(rows.values()) == {"ready"}, rows
-        _report("admission policy rejects one object", 0, failed.stderr)
+        report("admission policy rejects one object", 0, failed.stderr)
     finally:
         city.cluster.kubectl("delete", "validatingadmissionpolicybinding", POLICY, check=False)
         city.cluster.kubectl("delete", "validatingadmissionpolicy", POLICY, check=False)
-    _report("admission policy (the next up, policy removed)", city.converges(before))
+    report("admission policy (the next up, policy removed)", city.converges(before))

@@ -12,16 +12,16 @@ import yaml
 
 from tests.faults.conftest import CLUSTER_NAME
 from tests.faults.conftest import City
-from tests.faults.helpers import _kubeconfig
-from tests.faults.helpers import _report
+from tests.faults.helpers import kubeconfig_with
+from tests.faults.helpers import report
 
 
 def test_missing_context(city: City, tmp_path: Path) -> None:
     before = city.credentials()
-    broken = _kubeconfig(city, tmp_path, {"current-context": "gone"})
+    broken = kubeconfig_with(city, tmp_path, {"current-context": "gone"})
     failed = city.citykit("up", "--yes", expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
     assert f"the kubeconfig {broken} has no context 'gone'" in failed.stderr, failed.stderr
-    _report("missing context", city.converges(before), failed.stderr)
+    report("missing context", city.converges(before), failed.stderr)
 
 
 def test_unreachable_server_is_named(city: City, tmp_path: Path) -> None:
@@ -34,18 +34,18 @@ def test_unreachable_server_is_named(city: City, tmp_path: Path) -> None:
         failed = city.citykit(verb, *extra, expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
         assert "https://127.0.0.1:1" in failed.stderr and "could not be reached" in failed.stderr
         assert "create" not in failed.stdout
-    _report("unreachable server (no recovery needed)", 0, failed.stderr)
+    report("unreachable server (no recovery needed)", 0, failed.stderr)
 
 
 def test_rejected_credentials(city: City, tmp_path: Path) -> None:
     """A wrong token (the server answers 401), as a revoked or mistyped credential."""
     before = city.credentials()
-    broken = _kubeconfig(city, tmp_path, {"user": {"token": "not-a-valid-token"}})
+    broken = kubeconfig_with(city, tmp_path, {"user": {"token": "not-a-valid-token"}})
     for verb in ("preview", "up"):
         extra = ("--yes",) if verb == "up" else ()
         failed = city.citykit(verb, *extra, expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
         assert "401 Unauthorized" in failed.stderr, failed.stderr
-    _report("rejected credentials", city.converges(before), failed.stderr)
+    report("rejected credentials", city.converges(before), failed.stderr)
 
 
 def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
@@ -88,9 +88,9 @@ def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
         "client-certificate": str(tmp_path / "expired.crt"),
         "client-key": str(tmp_path / "expired.key"),
     }
-    broken = _kubeconfig(city, tmp_path, {"user": user})
+    broken = kubeconfig_with(city, tmp_path, {"user": user})
     for verb in ("preview", "up"):
         extra = ("--yes",) if verb == "up" else ()
         failed = city.citykit(verb, *extra, expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
         assert "401 Unauthorized" in failed.stderr and "expired" in failed.stderr, failed.stderr
-    _report("expired client certificate", city.converges(before), failed.stderr)
+    report("expired client certificate", city.converges(before), failed.stderr)

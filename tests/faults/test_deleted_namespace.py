@@ -10,9 +10,9 @@ import time
 
 from tests.conftest import EXAMPLE
 from tests.faults.conftest import City
-from tests.faults.helpers import _protected
-from tests.faults.helpers import _report
-from tests.faults.helpers import _state
+from tests.faults.helpers import protected
+from tests.faults.helpers import report
+from tests.faults.helpers import state_files
 
 
 def test_deleted_namespace_of_a_stateful_component(city: City) -> None:
@@ -33,7 +33,7 @@ def test_deleted_namespace_of_a_stateful_component(city: City) -> None:
     assert found["drift"] is True
     assert any(c["component"] == component for c in found["changes"]), found["changes"]
     said = f"drift: {len(found['changes'])} changes\n{drift.stderr}"
-    _report(f"deleted namespace {namespace} ({component})", city.converges(before), said)
+    report(f"deleted namespace {namespace} ({component})", city.converges(before), said)
     city.citykit("drift")
 
 
@@ -41,7 +41,7 @@ def test_deleted_namespace_where_data_is_protected(city: City) -> None:
     from citykit import compiler
 
     before = city.credentials()
-    with _protected(city):
+    with protected(city):
         city.converges(before)  # protection on: the stateful resources protected and retained
         compiled = compiler.compile_city(EXAMPLE, str(city.environment))
         namespace, component = next(
@@ -52,20 +52,20 @@ def test_deleted_namespace_where_data_is_protected(city: City) -> None:
             if obj.get("kind") == "StatefulSet"
         )
         city.cluster.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=300s")
-        state = _state(city)
+        state = state_files(city)
         refused = city.citykit("up", "--yes", expect=2)
         lost = next(line for line in refused.stderr.splitlines() if "no longer has" in line)
         assert component in lost, refused.stderr
         assert "--accept-data-loss" in refused.stderr, refused.stderr
-        assert _state(city) == state, "a refused up wrote state"
+        assert state_files(city) == state, "a refused up wrote state"
         assert city.cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0
         started = time.monotonic()
         accepted = city.citykit("up", "--yes", "--accept-data-loss", timeout=1500)
         assert "will be recreated empty" in accepted.stdout, accepted.stdout
-        _report(
+        report(
             f"deleted namespace {namespace} with protectData (refused, then accepted)",
             time.monotonic() - started,
             refused.stderr,
         )
-        _report("protectData (the next plain up)", city.converges(before))
-    _report("protectData off again", city.converges(before))
+        report("protectData (the next plain up)", city.converges(before))
+    report("protectData off again", city.converges(before))

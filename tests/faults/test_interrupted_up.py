@@ -7,46 +7,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from tests.faults import control_plane
-from tests.faults.conftest import CLI
 from tests.faults.conftest import CLUSTER_NAME
 from tests.faults.conftest import City
 from tests.faults.conftest import decoded
-from tests.faults.helpers import _report
-from tests.faults.helpers import _up_in_background
+from tests.faults.helpers import report
+from tests.faults.helpers import up_in_background
 
 
 def test_ctrl_c_during_up(city: City) -> None:
     before = city.credentials()
-    # Work for the engine: every Deployment of the city re-created and awaited.
-    city.cluster.kubectl(
-        "delete", "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
-    )
     locks = city.backend / "locks"
-    process = subprocess.Popen(
-        [*CLI, "up", *city.args, "--yes"],
-        env=city.cluster.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(locks.rglob("*.json")):
-        time.sleep(0.1)
+    process = up_in_background(city)  # the engine holds the stack's lock and is creating
     assert list(locks.rglob("*.json")), "up never took the stack lock"
-    while (
-        time.monotonic() < deadline
-        and not city.cluster.get_json(
-            "deployments", "--all-namespaces", "-l", "app.kubernetes.io/part-of=yuhang"
-        )["items"]
-    ):
-        time.sleep(0.2)  # until the update is creating
     # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
     interrupted = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
@@ -58,8 +35,8 @@ def test_ctrl_c_during_up(city: City) -> None:
     assert not list(locks.rglob("*.json")), "the lock outlived the interrupted run"
     for value in decoded(before):
         assert value not in out + err
-    _report("Ctrl-C (time to stop)", stopped, err)
-    _report("Ctrl-C (the next up)", city.converges(before))
+    report("Ctrl-C (time to stop)", stopped, err)
+    report("Ctrl-C (the next up)", city.converges(before))
 
 
 @pytest.mark.parametrize("process_name", ["kube-apiserver", "etcd"])
@@ -70,7 +47,7 @@ def test_control_plane_process_killed_during_up(city: City, process_name: str) -
     (unlike a kubelet) never reverts."""
     before = city.credentials()
     cluster_dir = city.state / "clusters" / CLUSTER_NAME
-    process = _up_in_background(city)
+    process = up_in_background(city)
     started = time.monotonic()
     argv = control_plane.kill(cluster_dir, process_name)
     time.sleep(8)
@@ -86,5 +63,5 @@ def test_control_plane_process_killed_during_up(city: City, process_name: str) -
     said = f"exit {process.returncode} after {took:.1f}s\n" + "\n".join(
         line for line in (out + err).splitlines() if "error" in line or "create" in line
     )
-    _report(f"{process_name} killed during up (that up)", took, said)
-    _report(f"{process_name} killed during up (the next up)", city.converges(before))
+    report(f"{process_name} killed during up (that up)", took, said)
+    report(f"{process_name} killed during up (the next up)", city.converges(before))
