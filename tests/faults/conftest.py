@@ -35,15 +35,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# tryfirst, as tests/e2e/conftest.py's: the mark is added before the xdist group is read, and the
-# tier is kept in one worker (one cluster).
+# tryfirst, as tests/e2e/conftest.py's: the mark is added before the xdist group is read. The tier
+# shares the real tier's xdist group, so the two run one after the other in one worker (this one
+# first: its cluster is package-scoped, down before the real node starts): on two cores, three
+# clusters at once starved the real node's containers of CPU until their probes failed.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.faults)
-            item.add_marker(pytest.mark.xdist_group("faults"))
+            item.add_marker(pytest.mark.xdist_group("real"))
 
 
 class City:
@@ -130,7 +132,7 @@ def decoded(credentials: dict[str, dict[str, str]]) -> list[str]:
     return [base64.b64decode(v).decode() for data in credentials.values() for v in data.values()]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def faults_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
     require_kubectl()
     state = tmp_path_factory.mktemp("citykit-faults-state")
@@ -156,7 +158,7 @@ def faults_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[C
         yield cluster, environment
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def city(faults_cluster: tuple[Cluster, Path]) -> City:
     cluster, environment = faults_cluster
     deployed = City(cluster, environment, Path(cluster.env["CITYKIT_STATE_DIR"]))
