@@ -26,6 +26,9 @@ from citykit.verify.flows import flow_matrix
 Status = Literal["passed", "failed", "skipped"]
 SETTLE_SECONDS = 4  # lets the policy controller see a new pod before it connects anywhere
 CONNECT_SECONDS = 3  # a blocked connection times out (dropped) or is refused (rejected)
+# An allowed flow is tried for up to about 40 s: on a loaded node the proxy's rules for a new
+# endpoint, or the policy controller's resync after a policy change, can lag by tens of seconds.
+ALLOWED_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def functional_script(component: PlannedComponent, script: str) -> str:
 def flow_script(flows: list[Flow]) -> str:
     """One pod tries all its flows at once, after the policy controller has had time to see
     it (it takes a few hundred milliseconds here). A name that does not resolve is reported as
-    such (never as blocked); an allowed flow is retried up to three times while policies
+    such (never as blocked); an allowed flow is retried (ALLOWED_ATTEMPTS) while rules
     settle; a denied one must be blocked twice, 2 s apart (so that a rule that arrives late
     and opens it is still seen)."""
     lines = [
@@ -133,7 +136,7 @@ def flow_script(flows: list[Flow]) -> str:
         "    i=$((i + 1))",
         '    if [ "$4" = allowed ] && [ $r = open ]; then break; fi',
         '    if [ "$4" = denied ] && { [ $r = open ] || [ $i -ge 2 ]; }; then break; fi',
-        "    [ $i -ge 3 ] && break",
+        f"    [ $i -ge {ALLOWED_ATTEMPTS} ] && break",
         "    sleep 2",
         "  done",
         '  echo "flow $1 $r"',
@@ -212,7 +215,7 @@ def plan_work(
             continue
         by_source.setdefault(flow.source, []).append(flow)
     for source, flows in sorted(by_source.items()):
-        timeout = SETTLE_SECONDS + 3 * (CONNECT_SECONDS + 2) + 30
+        timeout = SETTLE_SECONDS + ALLOWED_ATTEMPTS * (CONNECT_SECONDS + 2) + 30
         manifest = probe.pod(
             plan,
             name=pod_name("flow", source.identity + "-" + source.namespace, len(pods), run_id),
