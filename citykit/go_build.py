@@ -55,7 +55,13 @@ def module_dir(group: str, module: str, version: str) -> Path:
         ) from None
 
 
-def _run(command: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
+def _run(
+    command: list[str],
+    cwd: Path,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    hint: str = "",
+) -> None:
     env = dict(os.environ) | (extra_env or {})
     env.setdefault("GOFLAGS", "-trimpath")
     env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "auto")
@@ -67,7 +73,7 @@ def _run(command: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | N
         tail = log.read_text(errors="replace").strip().splitlines()[-15:]
         raise OperationFailed(
             f"`{' '.join(command)}` failed in {cwd}:\n" + "\n".join(tail),
-            hint=f"full log: {log}",
+            hint=f"{hint}; full log: {log}" if hint else f"full log: {log}",
         )
 
 
@@ -91,6 +97,21 @@ def _prepare_provider(work: Path, log: Path) -> None:
     _run([_go(), "run", "generate.go"], target, log, {"VERSION": PROVIDER_VERSION})
 
 
+def build_command(go: str, tool: Tool, output: Path) -> list[str]:
+    ldflags = f"-s -w {tool.ldflags}".strip()
+    tags = [f"-tags={','.join(tool.tags)}"] if tool.tags else []
+    return [go, "build", *tags, f"-ldflags={ldflags}", "-o", str(output), tool.package]
+
+
+def build_env(tool: Tool) -> dict[str, str] | None:
+    """CGO set where the recipe decides it; otherwise Go's default (on where a C compiler is)."""
+    if tool.static:
+        return {"CGO_ENABLED": "0"}
+    if tool.cgo:
+        return {"CGO_ENABLED": "1"}
+    return None
+
+
 def _build_group(group: str, tools: list[Tool], log: Path) -> None:
     """Build every tool of one Go module in one `go build`, then move each into its home."""
     source = TOOLS_SRC / group
@@ -109,12 +130,14 @@ def _build_group(group: str, tools: list[Tool], log: Path) -> None:
         out = Path(tmp) / "out"
         out.mkdir()
         for tool in tools:
-            ldflags = f"-s -w {tool.ldflags}".strip()
             _run(
-                [_go(), "build", f"-ldflags={ldflags}", "-o", str(out / tool.name), tool.package],
+                build_command(_go(), tool, out / tool.name),
                 work,
                 log,
-                {"CGO_ENABLED": "0"} if tool.static else None,
+                build_env(tool),
+                "it links C libraries: install their -dev packages with scripts/system-deps"
+                if tool.cgo
+                else "",
             )
         for tool in tools:
             staging = Path(tmp) / f"home-{tool.name}"
@@ -131,9 +154,9 @@ def link_all() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for tool in TOOLS:
         link = directory / tool.name
-        if tool.built():
-            if link.is_symlink() or link.exists():
-                link.unlink()
+        if (tool.built() or not tool.on_path) and (link.is_symlink() or link.exists()):
+            link.unlink()
+        if tool.built() and tool.on_path:
             link.symlink_to(tool.binary)
 
 

@@ -59,11 +59,12 @@ def up(
     name: NameArg = None,
 ) -> None:
     """Start a cluster: local (etcd, kube-apiserver, controller-manager, scheduler, kwok on
-    loopback) or kind."""
+    loopback) or kind (on the user's Docker engine when one answers, else citykit's own)."""
     target = providers.target(profile, env, provider, name)
     _local_only(target.provider)
     if target.provider == "kind":
-        kind.create(target.name, target.nodes, target.plan)
+        kubeconfig = kind.create(target.name, target.nodes, target.plan, progress=output.say)
+        output.say(f"kind cluster {target.name!r} is up; its kubeconfig: {kubeconfig}")
         return
     LocalCluster(target.name).up(
         target.nodes,
@@ -80,11 +81,12 @@ def down(
     provider: ProviderArg = None,
     name: NameArg = None,
 ) -> None:
-    """Stop every process of the cluster and remove its state."""
+    """Stop every process of the cluster and remove its state (kind: delete the cluster, then
+    stop citykit's own container engine once nothing else runs in it)."""
     target = providers.target(profile, env, provider, name)
     _local_only(target.provider)
     if target.provider == "kind":
-        kind.delete(target.name)
+        kind.delete(target.name, progress=output.say)
         return
     cluster = LocalCluster(target.name)
     if not cluster.exists():

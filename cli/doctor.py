@@ -24,9 +24,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(output_format: OutputOption = Format.table) -> None:
         """Check what citykit needs: Python, kubectl, Go, the built tools, the engine and
-        provider it will use, the state backend, the passphrase source, and each shipped
-        environment's cluster (reachable, server version). Each problem names the command that
-        fixes it.
+        provider it will use, the state backend, the passphrase source, the kind provider's
+        container engine, and each shipped environment's cluster (reachable, server version).
+        Each problem names the command that fixes it.
 
         Exit 0 when everything `dev` needs is there (an environment's cluster that is not
         running is reported, not a failure: `citykit up` starts the local one), 2 otherwise."""

@@ -4,7 +4,8 @@ row, each problem with the command that fixes it.
 A check says what it is needed for: `dev` (validate, plan, render and `up` to the local
 simulated cluster), `local` (the real node), `images` (local images), `tests`, `building` (Go,
 once every tool `dev` needs is built), `engine` (the built engine, when a compatible `pulumi` on
-PATH is not used instead) or `up -e ENV` (an environment's cluster). Only what `dev` needs decides
+PATH is not used instead), `kind` (the kind provider: kind and the container engine it runs on)
+or `up -e ENV` (an environment's cluster). Only what `dev` needs decides
 the exit code: an environment's cluster that is not reachable is reported, never a failure (`up`
 starts the local one). The probes are module functions, so tests replace them."""
 
@@ -18,6 +19,7 @@ import sys
 
 from citykit import toolchain
 from citykit.cluster import control_plane
+from citykit.cluster import engine as container_engine
 from citykit.cluster import local
 from citykit.deploy import engine
 from citykit.deploy.check import TOOLS_HINT
@@ -42,6 +44,7 @@ TOOL_USES: dict[str, str] = {
     "kube-score": "tests",
     "pulumi": "engine",
     "pulumi-resource-kubernetes": "engine",
+    **{name: "kind" for name in (*container_engine.TOOLS, "kind")},
 }
 
 
@@ -99,6 +102,7 @@ def checks() -> list[Check]:
         *engine_checks(),
         backend_check(),
         passphrase_check(),
+        container_engine_check(),
         *cluster_checks(),
     ]
 
@@ -178,6 +182,27 @@ def tool_checks() -> list[Check]:
         )
         for tool in toolchain.TOOLS
     ]
+
+
+def container_engine_check() -> Check:
+    """What the kind provider would run on: the engine that answers, else whether citykit can
+    start its own (the same choice as engine.working_engine, nothing started)."""
+    label, use = "container engine", "kind"
+    try:
+        found = container_engine.running()
+    except CitykitError as error:  # no docker CLI
+        return Check(label, False, error.message, use, error.hint)
+    if found is not None:
+        return Check(label, True, f"{found.describe()}, answering", use)
+    problem = container_engine.obstacle()
+    if problem is not None:
+        return Check(label, False, problem.message, use, problem.hint)
+    return Check(
+        label,
+        True,
+        f"none runs: the kind provider starts citykit's dockerd {toolchain.MOBY_VERSION} (built)",
+        use,
+    )
 
 
 def cluster_checks() -> list[Check]:

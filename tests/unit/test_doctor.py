@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from citykit import toolchain
+from citykit.cluster import engine as container_engine
 from citykit.deploy import binaries
 from citykit.deploy import doctor
 from citykit.deploy import engine
@@ -51,6 +52,9 @@ def machine(monkeypatch, tmp_path):
     monkeypatch.setattr(doctor, "run", run)
     monkeypatch.setattr(doctor, "local_running", lambda name: False)
     monkeypatch.setattr(binaries, "on_path", lambda: None)
+    # No Docker engine answers, and citykit could start its own.
+    monkeypatch.setattr(container_engine, "running", lambda: None)
+    monkeypatch.setattr(container_engine, "obstacle", lambda: None)
     return tmp_path
 
 
@@ -116,6 +120,19 @@ def test_an_unreachable_cluster_says_why(machine, monkeypatch) -> None:
     row = by_name(doctor.checks())["cluster dev"]
     assert not row.ok and "unreachable: connection refused" in row.detail
     assert not row.required
+
+
+def test_the_container_engine_the_kind_provider_would_use(machine, monkeypatch) -> None:
+    row = by_name(doctor.checks())["container engine"]
+    assert row.ok and not row.required and "starts citykit's dockerd" in row.detail
+    user = container_engine.Engine(None, False, "28.2.2")
+    monkeypatch.setattr(container_engine, "running", lambda: user)
+    assert "the user's Docker engine 28.2.2" in doctor.container_engine_check().detail
+    monkeypatch.setattr(container_engine, "running", lambda: None)
+    problem = ToolMissing("no engine answers", hint="citykit tools install (or start Docker)")
+    monkeypatch.setattr(container_engine, "obstacle", lambda: problem)
+    row = doctor.container_engine_check()
+    assert (row.status, row.detail, row.hint) == ("warning", problem.message, problem.hint)
 
 
 def test_a_key_file_readable_by_others_is_reported(machine) -> None:

@@ -4,8 +4,11 @@ constants that must agree."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from citykit import go_build
 from citykit import toolchain
 from citykit.catalog import load_catalog
 
@@ -59,3 +62,57 @@ def test_minio_version_stamp_is_the_release_time() -> None:
     assert "github.com/minio/minio/cmd.Version=2025-04-22T22:12:26Z " in ldflags
     assert "github.com/minio/minio/cmd.CopyrightYear=2025 " in ldflags
     assert ldflags.endswith("github.com/minio/minio/cmd.ShortCommitID=0d7408fc9969")
+
+
+# -- build recipes: tags, cgo, the bin directory ----------------------------------------------
+
+
+def test_tags_and_cgo_are_part_of_the_recipe_and_absent_ones_keep_old_hashes() -> None:
+    import hashlib
+    from dataclasses import replace
+
+    etcd = toolchain.BY_NAME["etcd"]
+    legacy = f"{etcd.package}|{etcd.ldflags}|{etcd.static}"  # the recipe before tags existed
+    assert etcd.fingerprint == hashlib.sha256(legacy.encode()).hexdigest()[:8]
+    tagged = replace(etcd, tags=("seccomp",))
+    fingerprints = {etcd.fingerprint, tagged.fingerprint, replace(tagged, cgo=True).fingerprint}
+    assert len(fingerprints) == 3
+    assert replace(tagged, tags=("other",)).fingerprint != tagged.fingerprint
+    with pytest.raises(ValueError, match="static"):
+        replace(etcd, static=True, cgo=True)
+
+
+def test_the_engine_tools_are_built_as_upstream_builds_them(tmp_path: Path) -> None:
+    dockerd, runc = toolchain.BY_NAME["dockerd"], toolchain.BY_NAME["runc"]
+    command = go_build.build_command("go", dockerd, tmp_path / "dockerd")
+    assert command[:3] == ["go", "build", "-tags=netgo,osusergo,static_build,nri_no_wasm"]
+    assert command[-1] == "github.com/moby/moby/v2/cmd/dockerd"
+    assert go_build.build_env(dockerd) == {"CGO_ENABLED": "0"}
+    assert "-tags=seccomp,urfave_cli_no_docs" in go_build.build_command("go", runc, tmp_path)
+    assert go_build.build_env(runc) == {"CGO_ENABLED": "1"}
+    # A tool without tags builds with the command it always had.
+    etcd = toolchain.BY_NAME["etcd"]
+    assert go_build.build_command("go", etcd, tmp_path / "etcd") == [
+        *("go", "build", "-ldflags=-s -w", "-o", str(tmp_path / "etcd"), etcd.package)
+    ]
+    for tool in (dockerd, runc, toolchain.BY_NAME["kind"]):
+        go_mod = (toolchain.TOOLS_SRC / tool.group / "go.mod").read_text()
+        module = tool.package.split("/cmd/")[0]
+        assert f"require {module} {tool.version}\n" in go_mod, tool.name
+
+
+def test_runc_stays_off_the_path_the_real_node_runs_with(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The real node's containerd finds `runc` on PATH: Debian's, not the engine's."""
+    monkeypatch.setenv("CITYKIT_CACHE_DIR", str(tmp_path))
+    for name in ("runc", "kind"):
+        tool = toolchain.BY_NAME[name]
+        tool.home.mkdir(parents=True)
+        tool.binary.write_text("#!/bin/sh\n")
+        tool.binary.chmod(0o755)
+    toolchain.bin_dir().mkdir(parents=True)
+    (toolchain.bin_dir() / "runc").symlink_to(toolchain.BY_NAME["runc"].binary)  # an old link
+    go_build.link_all()
+    assert (toolchain.bin_dir() / "kind").resolve() == toolchain.BY_NAME["kind"].binary
+    assert not (toolchain.bin_dir() / "runc").exists()
