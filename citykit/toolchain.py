@@ -51,6 +51,14 @@ MC_PSEUDO_VERSION = "v0.0.0-20250416181326-b00526b153a3"
 MC_COMMIT = "b00526b153a31b36767991a4f5ce2cced435ee8e"
 # The lint gate over the rendered manifests (tests/unit/test_kube_score.py).
 KUBE_SCORE_VERSION = "v1.20.0"
+# The kind provider's container engine (citykit/cluster/engine.py), for machines without a usable
+# Docker: dockerd with its port proxy, the runc it runs containers with, and kind itself.
+MOBY_VERSION = "v2.0.0-beta.24"
+RUNC_VERSION = "v1.5.2"
+KIND_VERSION = "v0.33.0"
+# The kind node image's default StorageClass, as kind's own node image deploys it.
+LOCAL_PATH_VERSION = "v0.0.30"
+CRICTL_VERSION = "v1.37.0"  # in the kind node image, as kind's own (`kind load` runs it)
 # A fixed build date keeps the kube binaries byte-identical across machines and rebuilds.
 _KUBE_BUILD_DATE = "2026-01-01T00:00:00Z"
 
@@ -98,12 +106,30 @@ class Tool:
     ldflags: str = ""
     # Statically linked (CGO off): the binary is also put into a container image with nothing else.
     static: bool = False
+    # Build tags (`go build -tags`): features upstream's own build selects, such as seccomp.
+    tags: tuple[str, ...] = ()
+    # Links C libraries (CGO on, even where the environment turns it off): needs a C compiler
+    # and the libraries' Debian -dev packages (scripts/system-deps).
+    cgo: bool = False
+    # Linked into bin_dir(), which is first on the PATH of the processes citykit starts. Off for
+    # a tool that would shadow the host's own (runc: the real node's containerd runs Debian's).
+    on_path: bool = True
+
+    def __post_init__(self) -> None:
+        if self.static and self.cgo:
+            raise ValueError(f"{self.name}: a static build has CGO off, so it cannot link C")
 
     @property
     def fingerprint(self) -> str:
         """Everything besides the version that decides the binary, so a changed build recipe is
         rebuilt instead of taken from the cache."""
         recipe = f"{self.package}|{self.ldflags}|{self.static}"
+        # Appended only when set, so the recipes (and cached builds) of tools without them keep
+        # their hash.
+        if self.tags:
+            recipe += f"|tags={','.join(self.tags)}"
+        if self.cgo:
+            recipe += "|cgo"
         return hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
     @property
@@ -135,6 +161,10 @@ TOOLS: tuple[Tool, ...] = (
             # The real node: a kubelet and kube-proxy from the same release as the control plane.
             "kubelet",
             "kube-proxy",
+            # The kind node image (citykit/images/node_image.py) runs kubeadm; kind applies its
+            # manifests with the node's kubectl.
+            "kubeadm",
+            "kubectl",
         )
     ),
     Tool("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
@@ -208,6 +238,49 @@ TOOLS: tuple[Tool, ...] = (
         "github.com/zegl/kube-score/cmd/kube-score",
         KUBE_SCORE_VERSION,
         f"-X main.version={KUBE_SCORE_VERSION.lstrip('v')} -X main.date={_KUBE_BUILD_DATE}",
+        static=True,
+    ),
+    # The kind provider's engine, when no Docker engine answers (citykit/cluster/engine.py).
+    # dockerd and its port proxy are static with upstream's static_build tags (nri_no_wasm
+    # leaves out NRI's WebAssembly plugin runtime); runc links libseccomp, as upstream's
+    # release does.
+    *(
+        Tool(
+            name,
+            "moby",
+            f"github.com/moby/moby/v2/cmd/{name}",
+            MOBY_VERSION,
+            f"-X github.com/moby/moby/v2/dockerversion.Version={MOBY_VERSION.lstrip('v')} "
+            f"-X github.com/moby/moby/v2/dockerversion.BuildTime={_KUBE_BUILD_DATE}",
+            static=True,
+            tags=("netgo", "osusergo", "static_build", "nri_no_wasm"),
+        )
+        for name in ("dockerd", "docker-proxy")
+    ),
+    Tool(
+        "runc",
+        "runc",
+        "github.com/opencontainers/runc",
+        RUNC_VERSION,
+        cgo=True,
+        tags=("seccomp", "urfave_cli_no_docs"),
+        on_path=False,
+    ),
+    Tool("kind", "kind", "sigs.k8s.io/kind", KIND_VERSION),
+    Tool(
+        "crictl",
+        "cri-tools",
+        "sigs.k8s.io/cri-tools/cmd/crictl",
+        CRICTL_VERSION,
+        f"-X sigs.k8s.io/cri-tools/pkg/version.Version={CRICTL_VERSION}",
+        static=True,
+    ),
+    Tool(
+        "local-path-provisioner",
+        "local-path-provisioner",
+        "github.com/rancher/local-path-provisioner",
+        LOCAL_PATH_VERSION,
+        f"-X main.VERSION={LOCAL_PATH_VERSION}",
         static=True,
     ),
     Tool(

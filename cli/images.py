@@ -26,6 +26,7 @@ from citykit.images import build
 from citykit.images import containerd
 from citykit.images import inventory
 from citykit.images import node
+from citykit.images import node_image as node_image_build
 from citykit.verify.probe import PROBE_TARGET
 
 app = typer.Typer(
@@ -83,19 +84,34 @@ def _select(
     return classes, upstream
 
 
+NodeImageOption = Annotated[
+    bool,
+    typer.Option(
+        "--node-image",
+        help="Build the kind node image instead (Debian, containerd, kubelet, kubeadm and the "
+        "cluster's own images, all from packages and Go modules): what `citykit cluster up` "
+        "with the kind provider starts its nodes from.",
+    ),
+]
+
+
 @app.command("build")
 def build_images(
     profile: OptionalProfileOption = None,
     env: EnvOption = "dev",
     component: ComponentOption = None,
     address: AddressOption = None,
+    node_image: NodeImageOption = False,
     output_format: OutputOption = Format.table,
 ) -> None:
     """Build the local images of the planned components (without a profile: every recipe),
-    and the probe image of `citykit verify`.
+    and the probe image of `citykit verify`; with --node-image, the kind node image.
 
     Then load them into the node's containerd when its socket is there. Cached archives make
     this a no-op; a cold image takes seconds to a few minutes, and building needs root."""
+    if node_image:
+        _build_node_image(output_format)
+        return
     classes, _ = _select(profile, env, component)
     # The verify probe goes with every full build: `citykit verify` runs it on the node.
     chosen = build.targets(classes) + ([] if component else [PROBE_TARGET])
@@ -137,6 +153,29 @@ def build_images(
     say(
         f"{built} built, {len(results) - built} cached, {time.monotonic() - started:.1f}s; "
         f"archives in {build.images_dir()}"
+    )
+
+
+def _build_node_image(output_format: Format) -> None:
+    say = output.say_err if output_format is Format.json else output.say
+    started = time.monotonic()
+    built = node_image_build.build_node_image(say)
+    seconds = time.monotonic() - started
+    if output_format is Format.json:
+        output.print_json(
+            {
+                "ref": built.ref,
+                "archive": str(built.archive),
+                "state": built.state,
+                "seconds": round(seconds, 1),
+                "size": built.archive.stat().st_size,
+                "labels": built.labels,
+            }
+        )
+        return
+    say(
+        f"{built.ref}: {built.state} in {seconds:.1f}s, "
+        f"{built.archive.stat().st_size / 2**20:.0f} MiB ({built.archive})"
     )
 
 

@@ -12,17 +12,29 @@ from typing import Any
 import yaml
 
 from citykit import paths
+from citykit import toolchain
+from citykit.cluster import engine
 from citykit.cluster.audit_policy import audit_policy
+from citykit.cluster.engine import Progress
 from citykit.conventions import ARCH_LABEL
 from citykit.conventions import HOST_LABEL
 from citykit.conventions import NODE_TYPE_LABEL
 from citykit.conventions import OS_LABEL
 from citykit.errors import OperationFailed
-from citykit.errors import ToolMissing
+from citykit.images import node_image
+from citykit.images.node_image import IMAGE_REPOSITORY
+from citykit.images.node_image import NODE_REF
 from citykit.plan.node_pools import NodeSpec
 from citykit.plan.planned import Plan
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
+# Kubernetes 1.35 and later refuse to run a kubelet on cgroup v1 unless told to; hosts of this
+# kind are cgroup v1.
+KUBELET_PATCH = {
+    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+    "kind": "KubeletConfiguration",
+    "failCgroupV1": False,
+}
 AUDIT_DIR_IN_NODE = "/etc/kubernetes/citykit-audit"
 # Ingress ports of the north-south gateway, mapped to the host so the city is reachable.
 INGRESS_PORTS = ((80, 8080), (443, 8443), (1883, 1883), (8883, 8883))
@@ -43,6 +55,11 @@ def _taint_patch(spec: NodeSpec) -> list[str]:
 def _control_plane(audit_dir: Path) -> dict[str, Any]:
     cluster_patch = {
         "kind": "ClusterConfiguration",
+        # The node image's own images (citykit/images/node_image.py): kubeadm's defaults name
+        # registry.k8s.io, which this machine cannot reach.
+        "imageRepository": IMAGE_REPOSITORY,
+        "etcd": {"local": {"imageTag": toolchain.ETCD_VERSION}},
+        "dns": {"imageTag": toolchain.COREDNS_VERSION},
         "apiServer": {
             "extraArgs": {
                 "audit-policy-file": f"{AUDIT_DIR_IN_NODE}/policy.yaml",
@@ -110,12 +127,16 @@ def config(name: str, nodes: list[NodeSpec], plan: Plan | None, audit_dir: Path)
         }
         for spec in nodes
     ]
+    nodes_config = [_control_plane(audit_dir), *workers]
+    for node in nodes_config:
+        node["image"] = NODE_REF
     cluster: dict[str, Any] = {
         "kind": "Cluster",
         "apiVersion": KIND_API,
         "name": name,
         "networking": {"disableDefaultCNI": False, "podSubnet": "10.244.0.0/16"},
-        "nodes": [_control_plane(audit_dir), *workers],
+        "nodes": nodes_config,
+        "kubeadmConfigPatches": [yaml.safe_dump(KUBELET_PATCH, sort_keys=True)],
     }
     mirror = plan.environment.registry_mirror if plan is not None else None
     if mirror:
@@ -123,16 +144,19 @@ def config(name: str, nodes: list[NodeSpec], plan: Plan | None, audit_dir: Path)
     return cluster
 
 
-def create(name: str, nodes: list[NodeSpec], plan: Plan | None) -> Path:
-    """Write the config and the audit policy, run `kind create cluster`; returns the kubeconfig."""
-    missing = [tool for tool in ("docker", "kind") if shutil.which(tool) is None]
-    if missing:
-        raise ToolMissing(
-            f"the kind provider needs {' and '.join(missing)}, which "
-            f"{'is' if len(missing) == 1 else 'are'} not installed",
-            hint="install Docker (https://docs.docker.com/engine/install/) and kind "
-            "(`go install sigs.k8s.io/kind@v0.31.0`), or use `--provider local`",
-        )
+def _quiet(text: str) -> None:
+    """No progress lines (the default)."""
+
+
+def create(
+    name: str, nodes: list[NodeSpec], plan: Plan | None, progress: Progress = _quiet
+) -> Path:
+    """Write the config and the audit policy, then run the built kind's `kind create cluster`
+    against a container engine (the user's, else citykit's own, started: engine.py); returns the
+    kubeconfig."""
+    kind = toolchain.find("kind")
+    running = engine.working_engine(progress)
+    _ensure_node_image(running, progress)
     directory = state_dir(name)
     audit_dir = directory / "audit"
     audit_dir.mkdir(parents=True, exist_ok=True)
@@ -140,9 +164,10 @@ def create(name: str, nodes: list[NodeSpec], plan: Plan | None) -> Path:
     config_file = directory / "kind.yaml"
     config_file.write_text(yaml.safe_dump(config(name, nodes, plan, audit_dir), sort_keys=False))
     kubeconfig = directory / "kubeconfig"
+    progress(f"creating kind cluster {name!r} ({len(nodes) + 1} nodes)")
     result = subprocess.run(
         [
-            "kind",
+            str(kind),
             "create",
             "cluster",
             "--name",
@@ -157,21 +182,65 @@ def create(name: str, nodes: list[NodeSpec], plan: Plan | None) -> Path:
         check=False,
         capture_output=True,
         text=True,
+        env=running.env(),
     )
     if result.returncode != 0:
         raise OperationFailed(
             f"kind create cluster failed:\n{result.stderr.strip()}",
-            hint=f"the config is in {config_file}",
+            hint=f"the config is in {config_file}; `citykit cluster down` takes back what was made",
         )
     return kubeconfig
 
 
-def delete(name: str) -> None:
-    if shutil.which("kind") is None:
-        raise ToolMissing("kind is not installed", hint="`go install sigs.k8s.io/kind@v0.31.0`")
+def _ensure_node_image(running: engine.Engine, progress: Progress) -> None:
+    """The node image in the engine: built when missing (citykit/images/node_image.py), loaded
+    when the engine has none or an older recipe under the same name."""
+    image = node_image.build_node_image(progress)
+    found = subprocess.run(
+        [
+            engine.docker_cli(),
+            *("image", "inspect", "--format", '{{index .Config.Labels "io.citykit.recipe"}}'),
+            image.ref,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=running.env(),
+    )
+    if found.returncode == 0 and found.stdout.strip() == image.key:
+        return
+    progress(f"loading the node image {image.ref} into the container engine")
+    loaded = subprocess.run(
+        [engine.docker_cli(), "load", "--input", str(image.archive)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=running.env(),
+    )
+    if loaded.returncode != 0:
+        raise OperationFailed(
+            f"docker load of {image.archive} failed: {loaded.stderr.strip()[-1500:]}",
+            hint="`citykit images build --node-image` rebuilds it",
+        )
+
+
+def delete(name: str, progress: Progress = _quiet) -> None:
+    """Delete the cluster from the engine that holds it, then stop citykit's own engine once
+    nothing else runs in it (engine.release)."""
+    holder = engine.holding(progress)
+    if holder is None:
+        progress(f"no container engine answers, so no kind cluster {name!r} runs")
+        shutil.rmtree(state_dir(name), ignore_errors=True)
+        return
     result = subprocess.run(
-        ["kind", "delete", "cluster", "--name", name], check=False, capture_output=True, text=True
+        [str(toolchain.find("kind")), "delete", "cluster", "--name", name],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=holder.env(),
     )
     if result.returncode != 0:
         raise OperationFailed(f"kind delete cluster failed:\n{result.stderr.strip()}")
     shutil.rmtree(state_dir(name), ignore_errors=True)
+    progress(f"deleted kind cluster {name!r}")
+    engine.release(holder, progress)

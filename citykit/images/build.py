@@ -50,6 +50,9 @@ class Target:
     key: str
     recipe: LocalImage
     upstream: Image | None
+    # A cluster's own image (kube-proxy in the kind node image) may run as root, as upstream's
+    # does; a component's never does.
+    system: bool = False
 
     @property
     def name(self) -> str:
@@ -137,7 +140,7 @@ def build(target: Target, progress: Progress | None = None) -> Built:
     try:
         root = work / "root"
         debian.run(["cp", "-a", str(base), str(root)], log)
-        labels = _prepare(target.recipe, root, source, log)
+        labels = _prepare(target, root, source, log)
         written = oci.write_image(out, target.ref, root, _config(target, labels))
     finally:
         debian.remove_root(work)
@@ -164,11 +167,13 @@ def sweep(older_than: float = 6 * 3600) -> None:
             debian.remove_root(path)
 
 
-def _prepare(recipe: LocalImage, root: Path, source: debian.Archive, log: Path) -> dict[str, str]:
+def _prepare(target: Target, root: Path, source: debian.Archive, log: Path) -> dict[str, str]:
     """Turn a copy of the base into the image's root; returns the labels that record what was
     installed (package versions as resolved at build time)."""
+    recipe = target.recipe
     debian.configure_apt(root, source)
-    _add_user(root, recipe, log)
+    if not (target.system and recipe.user == 0):
+        _add_user(root, recipe, log)
     labels: dict[str, str] = {}
     with debian.proc_mounted(root):
         packages = list(recipe.debian) + (["nodejs", "npm"] if recipe.npm else [])
