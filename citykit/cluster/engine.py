@@ -231,20 +231,34 @@ def release(engine: Engine, progress: Progress) -> None:
     if left:
         progress(f"citykit's container engine keeps running for {', '.join(left)}")
         return
-    stop()
-    progress("stopped citykit's container engine (its images stay cached)")
+    if stop():
+        progress("stopped citykit's container engine (its images stay cached)")
 
 
-def stop() -> None:
-    """Stop citykit's own engine: what kind leaves (its network once unused, the nodes' anonymous
-    volumes) removed first, then the daemon. The data root, with its cached images, stays."""
+def stop() -> bool:
+    """Stop citykit's own engine, leaving nothing of it on the host: what kind leaves (its network
+    once unused, the nodes' anonymous volumes) removed first, then the daemon, then the iptables
+    chains it leaves on exit. The data root, with its cached images, stays. True when it ran; with
+    nothing running it does nothing and says nothing, so it can be called again."""
     where = engine_daemon.layout()
     pid = engine_daemon.our_pid(where)
+    exited = False
     if pid is not None:
         env = engine_env(where.host, os.environ)
         used = _docker(env, "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}")
         if used.returncode == 0 and used.stdout.strip() == "0":
             _docker(env, "network", "rm", KIND_NETWORK)
         _docker(env, "volume", "prune", "--force")  # anonymous volumes only (API >= 1.42)
-        engine_daemon.terminate(pid)
+        exited = engine_daemon.terminate(pid)
     engine_daemon.sweep(where)
+    if owns_firewall(pid, exited, engine_daemon.firewall_sharers(pid) if exited else []):
+        engine_daemon.remove_firewall()
+    return pid is not None
+
+
+def owns_firewall(ours: int | None, exited: bool, sharers: list[int]) -> bool:
+    """Whether dockerd's chains are citykit's to remove: only after citykit's own dockerd (`ours`,
+    found running by its pidfile) has exited, and while no other dockerd of this network namespace
+    (`sharers`) uses the same chains. Never for the user's engine, nor with none running: chains
+    found then may be another dockerd's."""
+    return ours is not None and exited and not sharers

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,18 +129,28 @@ def _remove_chains(command: str, prefix: str) -> None:
         return
     for table in ("filter", "nat", "mangle", "raw"):
         saved = run(f"{command}-save", "-t", table, check=False).stdout.splitlines()
-        for line in saved:
-            if not line.startswith("-A "):
-                continue
-            parts = shlex.split(line)  # comments are quoted and hold spaces
-            jumps = "-j" in parts and parts[parts.index("-j") + 1].startswith(prefix)
-            if jumps and not parts[1].startswith(prefix):
-                run(command, "-t", table, "-D", *parts[1:], check=False)
-        chains = [line[1:].split()[0] for line in saved if line.startswith(f":{prefix}")]
-        for chain in chains:
-            run(command, "-t", table, "-F", chain, check=False)
-        for chain in chains:
-            run(command, "-t", table, "-X", chain, check=False)
+        for argv in chain_commands(command, table, saved, lambda chain: chain.startswith(prefix)):
+            run(*argv, check=False)
+
+
+def chain_commands(
+    command: str, table: str, saved: list[str], owned: Callable[[str], bool]
+) -> list[list[str]]:
+    """What takes back the `owned` chains of one table, from its `<command>-save` lines: every
+    rule of another chain that jumps to one deleted, then all of them flushed, then deleted (they
+    jump to each other). A chain that is not there needs nothing."""
+    jumps: list[list[str]] = []
+    for line in saved:
+        if not line.startswith("-A "):
+            continue
+        parts = shlex.split(line)  # comments are quoted and hold spaces
+        target = parts[parts.index("-j") + 1] if "-j" in parts else None
+        if target is not None and owned(target) and not owned(parts[1]):
+            jumps.append([command, "-t", table, "-D", *parts[1:]])
+    chains = [line[1:].split()[0] for line in saved if line.startswith(":")]
+    chains = [chain for chain in chains if owned(chain)]
+    flushes = [[command, "-t", table, "-F", chain] for chain in chains]
+    return jumps + flushes + [[command, "-t", table, "-X", chain] for chain in chains]
 
 
 def _cgroup_pids() -> list[int]:

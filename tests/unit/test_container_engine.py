@@ -1,9 +1,11 @@
 """The kind provider's container engine (citykit/cluster/engine.py, engine_daemon.py) without an
-engine: dockerd's command line and environment, and which engine is used, started or stopped,
-with `docker info` (the probe), the daemon's pids and its start replaced."""
+engine: dockerd's command line and environment, which engine is used, started or stopped, and
+what stopping takes back from the host (dockerd's iptables chains, the daemon's process), with
+`docker info` (the probe), the daemon's pids, its start and the firewall replaced."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -69,6 +71,7 @@ def test_dockerd_command_line(host: Path) -> None:
     run = host / "run"
     assert argv == [
         "/cache/bin/dockerd",
+        *("--bridge", "none"),  # no docker0, which would outlive the daemon
         *("--data-root", str(host / "state" / "engine" / "data")),
         *("--exec-root", str(run / "exec")),
         *("--pidfile", str(run / "dockerd.pid")),
@@ -233,3 +236,170 @@ def test_only_an_idle_engine_of_citykits_is_stopped(host: Path, monkeypatch) -> 
 def test_deleting_without_any_engine_starts_none(host: Path, monkeypatch) -> None:
     monkeypatch.setattr(engine, "working_engine", no_start)
     assert engine.holding(lambda text: None, answering(user=False, ours=False)) is None
+
+
+# -- what stopping takes back -------------------------------------------------------------------
+
+# `iptables-save -t <table>` after a kind cluster on citykit's dockerd, beside the real node's
+# chains (KUBE-*, its FORWARD rule) and another program's chain whose name starts with DOCKER.
+SAVED = {
+    ("iptables", "filter"): """\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-BRIDGE - [0:0]
+:DOCKER-CT - [0:0]
+:DOCKER-FORWARD - [0:0]
+:DOCKER-INTERNAL - [0:0]
+:DOCKER-OTHER - [0:0]
+:DOCKER-USER - [0:0]
+:KUBE-FIREWALL - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A INPUT -j DOCKER-OTHER
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-FORWARD
+-A FORWARD -i citykit0 -o citykit0 -m comment --comment "citykit real node" -j ACCEPT
+-A DOCKER ! -i br-0123456789ab -o br-0123456789ab -j DROP
+-A DOCKER-BRIDGE -o br-0123456789ab -j DOCKER
+-A DOCKER-FORWARD -j DOCKER-CT
+-A DOCKER-FORWARD -j DOCKER-INTERNAL
+-A DOCKER-FORWARD -j DOCKER-BRIDGE
+-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -j DROP
+COMMIT
+""",
+    ("iptables", "nat"): """\
+*nat
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+:KUBE-SERVICES - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+COMMIT
+""",
+    # The user's own rule in DOCKER-USER (moby never deletes that chain): it stays, and its jump.
+    ("ip6tables", "filter"): """\
+*filter
+:FORWARD ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-FORWARD - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-FORWARD
+-A DOCKER-USER -s 2001:db8::/32 -j DROP
+COMMIT
+""",
+}
+
+
+def test_the_firewall_cleanup_takes_dockerds_chains_and_nothing_else() -> None:
+    def saved(command: str, table: str) -> list[str]:
+        return SAVED.get((command, table), "").splitlines()  # ip6tables' nat: no chains at all
+
+    commands = [" ".join(argv) for argv in engine_daemon.firewall_cleanup(saved)]
+    ours = ["DOCKER", "DOCKER-BRIDGE", "DOCKER-CT", "DOCKER-FORWARD", "DOCKER-INTERNAL"]
+    assert commands == [
+        "iptables -t filter -D FORWARD -j DOCKER-USER",
+        "iptables -t filter -D FORWARD -j DOCKER-FORWARD",
+        *(f"iptables -t filter -F {chain}" for chain in [*ours, "DOCKER-USER"]),
+        *(f"iptables -t filter -X {chain}" for chain in [*ours, "DOCKER-USER"]),
+        "iptables -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "iptables -t nat -D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER",
+        "iptables -t nat -F DOCKER",
+        "iptables -t nat -X DOCKER",
+        "ip6tables -t filter -D FORWARD -j DOCKER-FORWARD",
+        "ip6tables -t filter -F DOCKER",
+        "ip6tables -t filter -F DOCKER-FORWARD",
+        "ip6tables -t filter -X DOCKER",
+        "ip6tables -t filter -X DOCKER-FORWARD",
+    ]
+    assert engine_daemon.firewall_cleanup(lambda command, table: []) == []
+
+
+@pytest.mark.parametrize(
+    ("ours", "exited", "sharers", "removed"),
+    [
+        (4242, True, [], True),  # citykit's own dockerd, stopped now, alone on the host
+        (4242, False, [], False),  # still running: its chains are in use
+        (4242, True, [3968], False),  # another dockerd of this network namespace uses them too
+        (None, False, [], False),  # none of citykit's ran: the chains may be the user's engine's
+    ],
+)
+def test_only_citykits_own_stopped_engine_takes_the_chains(
+    ours: int | None, exited: bool, sharers: list[int], removed: bool
+) -> None:
+    assert engine.owns_firewall(ours, exited, sharers) is removed
+
+
+class Host:
+    """What stop() did: docker commands, daemons terminated, firewall cleanups."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, sharers: list[int]) -> None:
+        self.docker: list[tuple[str, ...]] = []
+        self.terminated: list[int] = []
+        self.firewall = 0
+        monkeypatch.setattr(engine, "_docker", self._docker)
+        monkeypatch.setattr(engine_daemon, "terminate", self._terminate)
+        monkeypatch.setattr(engine_daemon, "firewall_sharers", lambda ours: sharers)
+        monkeypatch.setattr(engine_daemon, "remove_firewall", self._remove_firewall)
+        self.monkeypatch = monkeypatch
+
+    def _docker(self, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        self.docker.append(args)
+        return subprocess.CompletedProcess(["docker", *args], 0, "0\n", "")
+
+    def _terminate(self, pid: int) -> bool:
+        self.terminated.append(pid)
+        self.monkeypatch.setattr(processes, "alive", lambda p, binary: False)
+        return True
+
+    def _remove_firewall(self) -> None:
+        self.firewall += 1
+
+
+def test_stopping_citykits_engine_takes_back_its_chains_once(host: Path, monkeypatch) -> None:
+    ours_running(monkeypatch)
+    done = Host(monkeypatch, sharers=[])
+    assert engine.stop() is True
+    assert done.terminated == [4242] and done.firewall == 1
+    assert ("network", "rm", "kind") in done.docker
+    assert not engine_daemon.layout().pidfile.exists()
+    # Again, with nothing running: nothing done, nothing said.
+    done.docker.clear()
+    lines: list[str] = []
+    monkeypatch.setattr(engine, "containers", lambda found: [])
+    engine.release(engine.Engine(engine_daemon.layout().host, True, OUR_VERSION), lines.append)
+    assert engine.stop() is False
+    assert done.docker == [] and done.terminated == [4242] and done.firewall == 1 and lines == []
+
+
+def test_chains_another_dockerd_uses_stay(host: Path, monkeypatch) -> None:
+    ours_running(monkeypatch)
+    done = Host(monkeypatch, sharers=[3968])
+    assert engine.stop() is True
+    assert done.terminated == [4242] and done.firewall == 0
+
+
+def test_stopping_with_nothing_running_needs_no_docker(host: Path, monkeypatch) -> None:
+    monkeypatch.setattr(engine.shutil, "which", lambda name: None)  # not even a docker CLI
+    done = Host(monkeypatch, sharers=[])
+    assert engine.stop() is False and engine.stop() is False
+    assert done.docker == [] and done.terminated == [] and done.firewall == 0
+
+
+def test_a_daemon_started_here_is_reaped_when_stopped(host: Path) -> None:
+    """A stand-in for dockerd (a script that sleeps), started by spawn as the real one is: once
+    terminated it is gone from /proc, no zombie left."""
+    fake = host / "bin" / "dockerd"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    where = engine_daemon.layout()
+    process = engine_daemon.spawn(where, fake, fake, fake)
+    assert engine_daemon.terminate(process.pid) is True
+    assert process.returncode is not None  # reaped by terminate's wait
+    assert not Path(f"/proc/{process.pid}").exists()
