@@ -4,8 +4,10 @@ zone/pool labels and taints, ingress port mappings, the audit policy, the regist
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +191,42 @@ def create(
             f"kind create cluster failed:\n{result.stderr.strip()}",
             hint=f"the config is in {config_file}; `citykit cluster down` takes back what was made",
         )
+    _wait_for_nodes(kubeconfig, len(nodes) + 1, progress)
     return kubeconfig
+
+
+NODES_READY_SECONDS = 300
+
+
+def _wait_for_nodes(kubeconfig: Path, count: int, progress: Progress) -> None:
+    """kind's --wait covers the control plane only; the workers join after it, and the cluster
+    is up once every node is Ready (its pod network running)."""
+    progress(f"waiting for the {count} nodes to be Ready")
+    deadline = time.monotonic() + NODES_READY_SECONDS
+    not_ready: list[str] = []
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            items = json.loads(result.stdout)["items"]
+            not_ready = [node["metadata"]["name"] for node in items if not _ready(node)]
+            if len(items) == count and not not_ready:
+                return
+        time.sleep(2)
+    raise OperationFailed(
+        f"the kind cluster's nodes are not all Ready after {NODES_READY_SECONDS}s: "
+        f"{', '.join(not_ready) or 'some never registered'}",
+        hint=f"`kubectl --kubeconfig {kubeconfig} describe nodes` says why",
+    )
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _ensure_node_image(running: engine.Engine, progress: Progress) -> None:
