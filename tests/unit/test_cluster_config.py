@@ -15,6 +15,8 @@ from citykit.cluster import providers
 from citykit.conventions import POOL_LABEL
 from citykit.conventions import ZONE_LABEL
 from citykit.errors import ToolMissing
+from citykit.images.node_image import IMAGE_REPOSITORY
+from citykit.images.node_image import NODE_REF
 from citykit.plan.node_pools import node_object
 from tests.conftest import EXAMPLE
 from tests.conftest import example_data
@@ -70,6 +72,22 @@ def test_kind_config(tmp_path: Path) -> None:
     assert taints == [{"key": POOL_LABEL, "value": "edge", "effect": "NoSchedule"}]
     mirror = plan.environment.registry_mirror
     assert mirror and mirror.split("/")[0] in config["containerdConfigPatches"][0]
+
+
+def test_kind_config_points_at_the_node_image(tmp_path: Path) -> None:
+    """Every node starts from citykit's node image, whose kubelet runs on cgroup v1 and whose
+    kubeadm takes the control plane's images from the image itself."""
+    plan = compiler.plan(EXAMPLE, "staging")
+    config = kind.config("city", providers.nodes_for(plan), plan, tmp_path)
+    assert config["nodes"] and {node["image"] for node in config["nodes"]} == {NODE_REF}
+    (kubelet,) = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]
+    assert kubelet["kind"] == "KubeletConfiguration" and kubelet["failCgroupV1"] is False
+    control = config["nodes"][0]
+    (cluster,) = [yaml.safe_load(patch) for patch in control["kubeadmConfigPatches"]]
+    assert cluster["kind"] == "ClusterConfiguration"
+    assert cluster["imageRepository"] == IMAGE_REPOSITORY
+    assert cluster["etcd"]["local"]["imageTag"] == toolchain.ETCD_VERSION
+    assert cluster["dns"]["imageTag"] == toolchain.COREDNS_VERSION
 
 
 def test_kind_without_mirror_has_no_containerd_patch(tmp_path: Path) -> None:
