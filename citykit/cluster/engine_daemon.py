@@ -102,7 +102,13 @@ def command(where: Layout, dockerd: Path, proxy: Path, runc: Path) -> list[str]:
         "--add-runtime": f"{RUNTIME}={runc}",
         "--default-runtime": RUNTIME,
     }
-    return [str(dockerd), *(part for flag, value in flags.items() for part in (flag, value))]
+    # When dockerd turns on IP forwarding it also sets the host's FORWARD policy to DROP, which
+    # would cut the real node's pods off (their bridged traffic crosses FORWARD) and outlive us.
+    return [
+        str(dockerd),
+        *(part for flag, value in flags.items() for part in (flag, value)),
+        "--ip-forward-no-drop",
+    ]
 
 
 def environment(runc: Path, base: Mapping[str, str]) -> dict[str, str]:

@@ -79,6 +79,7 @@ def test_dockerd_command_line(host: Path) -> None:
         *("--userland-proxy-path", "/cache/bin/docker-proxy"),
         *("--add-runtime", "citykit-runc=/cache/bin/runc"),
         *("--default-runtime", "citykit-runc"),
+        "--ip-forward-no-drop",  # the host's FORWARD policy stays as it was
     ]
     assert where.log == host / "state" / "engine" / "dockerd.log"
 
