@@ -124,3 +124,15 @@ def test_find_reports_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     with pytest.raises(ToolMissing) as error:
         toolchain.find("pulumi")
     assert "citykit tools install" in str(error.value.hint)
+
+
+def test_inotify_limits_are_only_raised(tmp_path: Path) -> None:
+    from citykit.cluster import kind
+
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1048576\n")
+    said: list[str] = []
+    kind.raise_inotify_limits(said.append, tmp_path)
+    assert (tmp_path / "max_user_instances").read_text() == "512\n"
+    assert (tmp_path / "max_user_watches").read_text() == "1048576\n"  # never lowered
+    assert len(said) == 1
