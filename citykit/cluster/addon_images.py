@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 from citykit import go_build
@@ -71,18 +72,28 @@ def _pause_archive(say: Callable[[str], None]) -> Path:
     return out
 
 
-def _binary_archive(ref: str, tool: str, entrypoint: str, version: str, user: str) -> Path:
-    """An image whose only content is one statically built tool."""
+def binary_archive(
+    ref: str,
+    tool: str,
+    entrypoint: str,
+    version: str,
+    user: str,
+    libraries: Sequence[Path] = (),
+) -> Path:
+    """An image whose only content is one built tool, with the shared libraries it links when
+    it is not static (the kind node's control-plane images)."""
     binary = toolchain.find(tool)
     # The tool's cache home names its version and build recipe: no need to hash the binary.
-    key = f"{toolchain.BY_NAME[tool].home.name}|{ref}"
+    key = "|".join([toolchain.BY_NAME[tool].home.name, ref, user, *map(str, libraries)])
     out = images_dir() / f"{tool}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
+        entries: list[oci.Entry] = [(entrypoint, binary)]
+        entries += [(str(library), library.resolve()) for library in libraries]
         oci.write_image(
             out,
             ref,
-            [(entrypoint, binary)],
+            entries,
             oci.ImageConfig(
                 entrypoint=(entrypoint,),
                 user=user,
@@ -97,7 +108,7 @@ def build_images(say: Callable[[str], None]) -> list[Path]:
     """The archives of the node's system images, built when missing (cached by content)."""
     return [
         _pause_archive(say),
-        _binary_archive(
+        binary_archive(
             COREDNS_REF, "coredns", "/coredns", toolchain.COREDNS_VERSION, "65532:65532"
         ),
         build.build(NETPOL_TARGET).archive,

@@ -203,20 +203,23 @@ def _wait(where: Layout, pid: int, probe: Probe, process: subprocess.Popen[bytes
     )
 
 
-def _docker(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def docker(
+    env: Mapping[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The docker CLI against an engine (`Engine.env()`); the caller reads the result."""
     return subprocess.run(
         [docker_cli(), *args],
         env=dict(env),
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
     )
 
 
 def containers(engine: Engine) -> list[str]:
     """The names of every container of the engine, running or not."""
-    result = _docker(engine.env(), "ps", "--all", "--format", "{{.Names}}")
+    result = docker(engine.env(), "ps", "--all", "--format", "{{.Names}}")
     if result.returncode != 0:
         raise OperationFailed(f"`docker ps` failed: {result.stderr.strip()}")
     return result.stdout.split()
@@ -245,10 +248,10 @@ def stop() -> bool:
     exited = False
     if pid is not None:
         env = engine_env(where.host, os.environ)
-        used = _docker(env, "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}")
+        used = docker(env, "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}")
         if used.returncode == 0 and used.stdout.strip() == "0":
-            _docker(env, "network", "rm", KIND_NETWORK)
-        _docker(env, "volume", "prune", "--force")  # anonymous volumes only (API >= 1.42)
+            docker(env, "network", "rm", KIND_NETWORK)
+        docker(env, "volume", "prune", "--force")  # anonymous volumes only (API >= 1.42)
         exited = engine_daemon.terminate(pid)
     engine_daemon.sweep(where)
     if owns_firewall(pid, exited, engine_daemon.firewall_sharers(pid) if exited else []):

@@ -255,27 +255,12 @@ def _ensure_node_image(running: engine.Engine, progress: Progress) -> None:
     """The node image in the engine: built when missing (citykit/images/node_image.py), loaded
     when the engine has none or an older recipe under the same name."""
     image = node_image.build_node_image(progress)
-    found = subprocess.run(
-        [
-            engine.docker_cli(),
-            *("image", "inspect", "--format", '{{index .Config.Labels "io.citykit.recipe"}}'),
-            image.ref,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=running.env(),
-    )
+    label = '{{index .Config.Labels "io.citykit.recipe"}}'
+    found = engine.docker(running.env(), "image", "inspect", "--format", label, image.ref)
     if found.returncode == 0 and found.stdout.strip() == image.key:
         return
     progress(f"loading the node image {image.ref} into the container engine")
-    loaded = subprocess.run(
-        [engine.docker_cli(), "load", "--input", str(image.archive)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=running.env(),
-    )
+    loaded = engine.docker(running.env(), "load", "--input", str(image.archive), timeout=900)
     if loaded.returncode != 0:
         raise OperationFailed(
             f"docker load of {image.archive} failed: {loaded.stderr.strip()[-1500:]}",

@@ -31,6 +31,7 @@ import yaml
 
 from citykit import go_build
 from citykit import toolchain
+from citykit.cluster.addon_images import binary_archive
 from citykit.cluster.addon_images import build_images as addon_archives
 from citykit.cluster.addons import PAUSE_REF
 from citykit.contract.component import LocalImage
@@ -102,65 +103,27 @@ def _libraries(binary: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _binary_image(ref: str, tool: str, version: str) -> Path:
-    """An image of one Go binary and the libraries it links, run as root as kubeadm's static
-    pods expect (they read the cluster's keys under /etc/kubernetes/pki)."""
-    binary = toolchain.find(tool)
-    libraries = _libraries(binary)
-    key = json.dumps([toolchain.BY_NAME[tool].home.name, ref, [str(p) for p in libraries]])
-    out = images_dir() / f"kind-{tool}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
-    if not out.is_file():
-        entries: list[oci.Entry] = [(f"/usr/local/bin/{tool}", binary)]
-        entries += [(str(lib), lib.resolve()) for lib in libraries]
-        oci.write_image(
-            out,
-            ref,
-            entries,
-            oci.ImageConfig(
-                entrypoint=(f"/usr/local/bin/{tool}",),
-                user="0:0",
-                env=(("PATH", debian.PATH),),
-                source=toolchain.BY_NAME[tool].package,
-                version=version,
-            ),
-        )
-    return out
-
-
-def _static_image(ref: str, tool: str, version: str) -> Path:
-    binary = toolchain.find(tool)
-    key = json.dumps([toolchain.BY_NAME[tool].home.name, ref])
-    out = images_dir() / f"kind-{tool}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
-    if not out.is_file():
-        oci.write_image(
-            out,
-            ref,
-            [(f"/usr/local/bin/{tool}", binary)],
-            oci.ImageConfig(
-                entrypoint=(f"/usr/local/bin/{tool}",),
-                user="0:0",
-                env=(("PATH", "/usr/local/bin"),),
-                source=toolchain.BY_NAME[tool].package,
-                version=version,
-            ),
-        )
-    return out
+def _tool_image(ref: str, tool: str, version: str) -> Path:
+    """One built tool as an image (with the libraries it links, unless static), run as root as
+    kubeadm's static pods expect: they read the cluster's keys under /etc/kubernetes/pki."""
+    libraries = [] if toolchain.BY_NAME[tool].static else _libraries(toolchain.find(tool))
+    return binary_archive(ref, tool, f"/usr/local/bin/{tool}", version, "0:0", libraries)
 
 
 def cluster_images(say: Callable[[str], None]) -> dict[str, Path]:
     """Every image the node imports at boot, by reference: built when missing, cached."""
     version = toolchain.KUBERNETES_VERSION
     archives = {
-        f"{IMAGE_REPOSITORY}/{name}:{version}": _binary_image(
+        f"{IMAGE_REPOSITORY}/{name}:{version}": _tool_image(
             f"{IMAGE_REPOSITORY}/{name}:{version}", name, version
         )
         for name in CONTROL_PLANE
     }
     etcd_ref = f"{IMAGE_REPOSITORY}/etcd:{toolchain.ETCD_VERSION}"
-    archives[etcd_ref] = _binary_image(etcd_ref, "etcd", toolchain.ETCD_VERSION)
+    archives[etcd_ref] = _tool_image(etcd_ref, "etcd", toolchain.ETCD_VERSION)
     coredns_ref = f"{IMAGE_REPOSITORY}/coredns:{toolchain.COREDNS_VERSION}"
-    archives[coredns_ref] = _static_image(coredns_ref, "coredns", toolchain.COREDNS_VERSION)
-    archives[PROVISIONER_REF] = _static_image(
+    archives[coredns_ref] = _tool_image(coredns_ref, "coredns", toolchain.COREDNS_VERSION)
+    archives[PROVISIONER_REF] = _tool_image(
         PROVISIONER_REF, "local-path-provisioner", toolchain.LOCAL_PATH_VERSION
     )
     say("building the kind node's system images (kube-proxy, local-path helper)")

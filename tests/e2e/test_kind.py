@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from citykit import toolchain
 from citykit.cluster import engine
 from citykit.cluster import providers
+from citykit.cluster.kind import state_dir
 from citykit.images import build
 from citykit.verify.probe import PROBE_TARGET
 from tests.conftest import EXAMPLE
@@ -92,8 +94,6 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
     started = time.monotonic()
     _citykit("cluster", "up", "-p", str(EXAMPLE), "-e", "staging", "--name", NAME, env=env)
     print(f"KIND cluster up: {time.monotonic() - started:.1f}s")
-    from citykit.cluster.kind import state_dir
-
     try:
         yield Kind(state_dir(NAME) / "kubeconfig")
     finally:
@@ -156,8 +156,6 @@ def test_real_containers_network_dns_policy_and_storage(kind_cluster: Kind) -> N
     archive = build.build(PROBE_TARGET).archive
     holder = engine.holding(lambda _: None)
     assert holder is not None
-    from citykit import toolchain
-
     loaded = subprocess.run(
         [str(toolchain.find("kind")), "load", "image-archive", str(archive), "--name", NAME],
         capture_output=True,

@@ -343,7 +343,7 @@ class Host:
         self.docker: list[tuple[str, ...]] = []
         self.terminated: list[int] = []
         self.firewall = 0
-        monkeypatch.setattr(engine, "_docker", self._docker)
+        monkeypatch.setattr(engine, "docker", self._docker)
         monkeypatch.setattr(engine_daemon, "terminate", self._terminate)
         monkeypatch.setattr(engine_daemon, "firewall_sharers", lambda ours: sharers)
         monkeypatch.setattr(engine_daemon, "remove_firewall", self._remove_firewall)

@@ -182,8 +182,7 @@ def _fake_cluster_images(monkeypatch: pytest.MonkeyPatch, directory: Path) -> di
         def __init__(self, target: build.Target) -> None:
             self.archive = archive(target.ref)
 
-    monkeypatch.setattr(node_image, "_binary_image", lambda ref, tool, version: archive(ref))
-    monkeypatch.setattr(node_image, "_static_image", lambda ref, tool, version: archive(ref))
+    monkeypatch.setattr(node_image, "_tool_image", lambda ref, tool, version: archive(ref))
     monkeypatch.setattr(build, "build", Built)
     monkeypatch.setattr(
         node_image, "addon_archives", lambda say: [archive(PAUSE_REF), archive(NETPOL_REF)]
