@@ -29,6 +29,7 @@ CONNECT_SECONDS = 3  # a blocked connection times out (dropped) or is refused (r
 # An allowed flow is tried for up to about 40 s: on a loaded node the proxy's rules for a new
 # endpoint, or the policy controller's resync after a policy change, can lag by tens of seconds.
 ALLOWED_ATTEMPTS = 8
+ANSWERS_IN_A_ROW = 4  # before a functional check runs (functional_script)
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,20 @@ def check_env(
 
 def functional_script(component: PlannedComponent, script: str) -> str:
     """The script after a wait: a new pod is blocked until the policy controller has seen it,
-    so it first waits (up to 30 s) until the component's first TCP port answers."""
+    so it first waits (up to about 40 s) until the component's first TCP port has answered
+    ANSWERS_IN_A_ROW times in a row. Once is not enough where the replicas run on several nodes:
+    each node's policy controller learns of the new pod on its own, and the Service may send the
+    next connection to a replica whose node has not yet (a kind cluster refused the check's own
+    request 67 ms after the wait had passed)."""
     port = next((p for p in component.cls.ports if p.protocol == "TCP"), None)
     if port is None:
         return f"sleep {SETTLE_SECONDS}\n{script}"
     wait = (
-        "attempt=0\n"
-        f'until nc -z -w 2 "$TARGET" {port.port} 2>/dev/null; do\n'
-        "  attempt=$((attempt + 1)); [ $attempt -ge 30 ] && break; sleep 1\n"
+        "attempt=0 answered=0\n"
+        f"while [ $answered -lt {ANSWERS_IN_A_ROW} ] && [ $attempt -lt 40 ]; do\n"
+        "  attempt=$((attempt + 1))\n"
+        f'  if nc -z -w 2 "$TARGET" {port.port} 2>/dev/null; then answered=$((answered + 1)); '
+        "else answered=0; sleep 1; fi\n"
         "done\n"
     )
     return wait + script

@@ -130,12 +130,31 @@ def test_pod_that_never_ran_fails_its_checks_with_the_reason() -> None:
     assert all("ErrImageNeverPull" in o.detail for o in outcomes)
 
 
-def test_functional_scripts_wait_for_the_policy_controller_first() -> None:
+def test_functional_scripts_wait_for_the_policy_controller_first(tmp_path: Any) -> None:
+    """The check runs once the port has answered ANSWERS_IN_A_ROW times in a row: a refusal in
+    between (a replica whose node's policy controller lags) starts the count again."""
+    import subprocess
+
     compiled = compiler.compile_city(EXAMPLE, "local")
     postgis = compiled.plan.by_name("postgis")
     script = checks.functional_script(postgis, Check("x", "echo hi").script)
-    assert script.startswith("attempt=0\n") and 'nc -z -w 2 "$TARGET" 5432' in script
-    assert script.endswith("echo hi")
+    assert 'nc -z -w 2 "$TARGET" 5432' in script and script.endswith("echo hi")
+    # A stand-in nc answering: yes, no, then yes from then on; `sleep` does nothing.
+    answers = tmp_path / "answers"
+    answers.write_text("0\n1\n" + "0\n" * 10)
+    log = tmp_path / "calls"
+    for name, body in (
+        ("nc", f'echo "$*" >> {log}\ncode=$(head -1 {answers}); sed -i 1d {answers}; exit $code'),
+        ("sleep", "exit 0"),
+    ):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "TARGET": "postgis"}
+    result = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "hi"
+    assert len(log.read_text().splitlines()) == 2 + checks.ANSWERS_IN_A_ROW
 
 
 def test_every_declared_check_is_valid_shell(tmp_path: Any) -> None:
