@@ -27,6 +27,7 @@ from citykit.contract.sizing import GB_per_day
 from citykit.contract.sizing import city
 from citykit.contract.sizing import days
 from citykit.contract.sizing import figure
+from citykit.conventions import pod_host
 from citykit.objects.build import Build
 
 # The root credentials put an object named after the run in bucket `citykit-verify` (created
@@ -222,11 +223,19 @@ class Minio(Component):
         replicas="replicas",
         storage="storage_gi",
         data_path="/data",
-        args=("server", "/data", "--console-address", f":{CONSOLE_PORT}"),
+        args=("server",),
     )
 
     def values(self, build: Build) -> TemplateValues:
+        me = build.component
+        # More than one server is one distributed MinIO: every server names all the drives, so
+        # that the objects are erasure-coded across them. Each server given only its own /data
+        # would be a lake of its own behind the one Service: a bucket made through one server
+        # is missing on the next (the staging lake on kind answered NoSuchBucket).
+        hosts = [pod_host(me.name, i, me.namespace) for i in range(me.replicas)]
+        drives = ("/data",) if me.replicas == 1 else tuple(f"http://{h}/data" for h in hosts)
         return TemplateValues(
+            extra_args=(*drives, "--console-address", f":{CONSOLE_PORT}"),
             env={"MINIO_PROMETHEUS_AUTH_TYPE": "public"},
             secret_env=(
                 self.secret_env("MINIO_ROOT_USER", "root", "user"),

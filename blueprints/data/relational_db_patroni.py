@@ -89,9 +89,16 @@ def patroni_config(namespace_labels: Mapping[str, str], scope: str) -> dict[str,
         },
         "bootstrap": {
             "dcs": {
-                "ttl": 30,
+                # A leader demotes itself when the API server (its DCS) does not answer within
+                # retry_timeout. Patroni's 10 s demoted the staging primary on kind while a loaded
+                # API server took longer (`Read timed out` … `demoting self because DCS is not
+                # accessible`): clients saw the database refuse connections. 25 s rides that out;
+                # the lease grows with it (Patroni wants loop_wait + 2 × retry_timeout <= ttl), so
+                # a crashed primary is replaced within a minute. A primary that shuts down
+                # cleanly (a deleted pod) hands over at once, as before.
+                "ttl": 60,
                 "loop_wait": 10,
-                "retry_timeout": 10,
+                "retry_timeout": 25,
                 # A standby more than 1 MiB of WAL behind is not promoted (no silent data loss).
                 "maximum_lag_on_failover": 1048576,
                 "postgresql": {
