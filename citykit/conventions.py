@@ -45,6 +45,10 @@ NODE_TYPE_LABEL = "type"
 POOL_LABEL = "citykit.io/pool"
 RUNTIME_LABEL = "citykit.io/runtime"
 RUNTIME = "containerd"
+# On the helper pods local-path-provisioner runs to make and remove a volume's directory: kwok
+# completes those that land on a simulated node (kwok-stages.yaml spells it too), as a kubelet
+# would once the directory exists.
+VOLUME_HELPER_LABEL = "citykit.io/volume-helper"
 
 
 def common_labels(city: str, component: str, layer: str, clause: str) -> dict[str, str]:

@@ -100,8 +100,11 @@ def down(
 # `citykit cluster kubeconfig` finds that environment's cluster (citykit-dev).
 @app.command()
 def kubeconfig(profile: ProfileArg = None, env: EnvOption = "dev", name: NameArg = None) -> None:
-    """Print the path of the local cluster's kubeconfig file."""
-    target = providers.target(profile, env, "local", name)
+    """Print the path of the cluster's kubeconfig file (the local or the kind cluster)."""
+    target = providers.target(profile, env, None, name)
+    if target.provider == "kind":
+        output.say(str(kind.existing_kubeconfig(target.name, env)))
+        return
     cluster = LocalCluster(target.name)
     if not cluster.exists():
         raise InputError(

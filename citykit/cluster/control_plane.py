@@ -178,21 +178,17 @@ class ControlPlaneArgs(ClusterPaths):
         ]
 
     def _kwok_args(self, ports: dict[str, int], scale: Scale) -> list[str]:
-        return [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--config={self.dir / 'kwok.yaml'}",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
-            # Renew node leases like a kubelet does; without them the node lifecycle controller
-            # marks every node NotReady after its grace period and flips its pods to not ready.
-            f"--node-lease-duration-seconds={scale.lease_seconds}",
-            f"--server-address=127.0.0.1:{ports['kwok']}",
-            f"--cidr={node_host.SIMULATED_POD_CIDR.replace('.0/', '.1/')}",
-            f"--node-ip={node_host.SIMULATED_NODE_IP}",
-        ]
+        return kwok_args(
+            self.kubeconfig,
+            self.dir / "kwok.yaml",
+            ports["kwok"],
+            scale,
+            node_host.SIMULATED_POD_CIDR.replace(".0/", ".1/"),
+        )
 
     @staticmethod
     def _kwok_config(node: RealNode | None) -> str:
-        stages = resources.files("citykit.cluster").joinpath("kwok-stages.yaml").read_text()
+        stages = kwok_stages()
         if node is None:
             return stages
         # Volumes of a cluster with a real node are real directories: keep them in the node's
@@ -202,6 +198,26 @@ class ControlPlaneArgs(ClusterPaths):
         return stages.replace(KWOK_VOLUME_ROOT, str(node.volumes)).replace(
             "type: DirectoryOrCreate", "type: Directory"
         )
+
+
+def kwok_args(kubeconfig: Path, config: Path, port: int, scale: Scale, pod_cidr: str) -> list[str]:
+    """kwok's command line: it plays the nodes annotated KWOK_NODE_SELECTOR, with pod IPs from
+    `pod_cidr`, and serves its metrics on `port`."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--config={config}",
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
+        # Renew node leases like a kubelet does; without them the node lifecycle controller
+        # marks every node NotReady after its grace period and flips its pods to not ready.
+        f"--node-lease-duration-seconds={scale.lease_seconds}",
+        f"--server-address=127.0.0.1:{port}",
+        f"--cidr={pod_cidr}",
+        f"--node-ip={node_host.SIMULATED_NODE_IP}",
+    ]
+
+
+def kwok_stages() -> str:
+    return resources.files("citykit.cluster").joinpath("kwok-stages.yaml").read_text()
 
 
 def storage_class() -> dict[str, Any]:

@@ -16,17 +16,23 @@ import yaml
 from citykit import paths
 from citykit import toolchain
 from citykit.cluster import engine
+from citykit.cluster import kind_images
+from citykit.cluster import kind_simulated
 from citykit.cluster.audit_policy import audit_policy
 from citykit.cluster.engine import Progress
 from citykit.conventions import ARCH_LABEL
 from citykit.conventions import HOST_LABEL
 from citykit.conventions import NODE_TYPE_LABEL
 from citykit.conventions import OS_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
+from citykit.errors import InputError
 from citykit.errors import OperationFailed
 from citykit.images import node_image
 from citykit.images.node_image import IMAGE_REPOSITORY
 from citykit.images.node_image import NODE_REF
 from citykit.plan.node_pools import NodeSpec
+from citykit.plan.node_pools import Taint
 from citykit.plan.planned import Plan
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
@@ -46,12 +52,40 @@ def state_dir(name: str) -> Path:
     return paths.state_dir() / "kind" / name
 
 
-def _taint_patch(spec: NodeSpec) -> list[str]:
-    if not spec.taints:
-        return []
-    taints = [{"key": t.key, "value": t.value, "effect": t.effect} for t in spec.taints]
-    patch = {"kind": "JoinConfiguration", "nodeRegistration": {"taints": taints}}
+def existing_kubeconfig(name: str, env: str) -> Path:
+    """The kubeconfig of the kind cluster `name` that citykit created; InputError when none."""
+    kubeconfig = state_dir(name) / "kubeconfig"
+    if not kubeconfig.is_file():
+        raise InputError(
+            f"no kind cluster {name!r} created by citykit",
+            hint=f"create it with `citykit cluster up -e {env}` (`citykit up` creates it too)",
+        )
+    return kubeconfig
+
+
+def _taint_patch(taints: tuple[Taint, ...]) -> list[str]:
+    listed = [{"key": t.key, "value": t.value, "effect": t.effect} for t in taints]
+    patch = {"kind": "JoinConfiguration", "nodeRegistration": {"taints": listed}}
     return [yaml.safe_dump(patch, sort_keys=True)]
+
+
+def _worker(spec: NodeSpec, runs_local_images_only: bool) -> dict[str, Any]:
+    """A kind worker of the spec's pool and zone; where kwok simulates the components without a
+    local image (kind_simulated.py), also labelled and tainted as a node that runs containers,
+    so only the pods of local images land on it."""
+    labels = {
+        k: v
+        for k, v in spec.labels.items()
+        if k not in (HOST_LABEL, OS_LABEL, ARCH_LABEL, NODE_TYPE_LABEL)
+    }
+    taints = spec.taints
+    if runs_local_images_only:
+        labels[RUNTIME_LABEL] = RUNTIME
+        taints = (Taint(RUNTIME_LABEL, RUNTIME), *taints)
+    worker: dict[str, Any] = {"role": "worker", "labels": labels}
+    if taints:
+        worker["kubeadmConfigPatches"] = _taint_patch(taints)
+    return worker
 
 
 def _control_plane(audit_dir: Path) -> dict[str, Any]:
@@ -117,18 +151,8 @@ def _toml_string(value: str) -> str:
 
 def config(name: str, nodes: list[NodeSpec], plan: Plan | None, audit_dir: Path) -> dict[str, Any]:
     """The kind Cluster object: one control plane plus a worker per simulated node spec."""
-    workers = [
-        {
-            "role": "worker",
-            "labels": {
-                k: v
-                for k, v in spec.labels.items()
-                if k not in (HOST_LABEL, OS_LABEL, ARCH_LABEL, NODE_TYPE_LABEL)
-            },
-            **({"kubeadmConfigPatches": _taint_patch(spec)} if spec.taints else {}),
-        }
-        for spec in nodes
-    ]
+    simulated = plan is not None and plan.environment.simulates_the_rest
+    workers = [_worker(spec, simulated) for spec in nodes]
     nodes_config = [_control_plane(audit_dir), *workers]
     for node in nodes_config:
         node["image"] = NODE_REF
@@ -193,6 +217,30 @@ def create(
             hint=f"the config is in {config_file}; `citykit cluster down` takes back what was made",
         )
     _wait_for_nodes(kubeconfig, len(nodes) + 1, progress)
+    if plan is not None and plan.environment.simulates_the_rest:
+        kind_simulated.ensure(directory, kubeconfig, nodes, progress)
+    return kubeconfig
+
+
+def ensure(plan: Plan, nodes: list[NodeSpec], progress: Progress = _quiet) -> Path:
+    """What `citykit up` needs of the environment's kind cluster: created when citykit has none
+    of that name, its simulated nodes running, the plan's local images on its nodes."""
+    name = plan.environment.cluster.name
+    directory = state_dir(name)
+    kubeconfig = directory / "kubeconfig"
+    if not kubeconfig.is_file():
+        create(name, nodes, plan, progress)
+    elif plan.environment.simulates_the_rest:
+        kind_simulated.ensure(directory, kubeconfig, nodes, progress)
+    if plan.environment.local_images:
+        running = engine.holding(progress)
+        if running is None:
+            raise OperationFailed(
+                f"no container engine answers, so the kind cluster {name!r} is not running",
+                hint=f"`citykit cluster down -e {plan.environment.name}`, then `citykit up` "
+                "creates it again",
+            )
+        kind_images.ensure_loaded(plan, kubeconfig, running, progress)
     return kubeconfig
 
 
@@ -259,6 +307,7 @@ def _ensure_node_image(running: engine.Engine, progress: Progress) -> None:
     found = engine.docker(running.env(), "image", "inspect", "--format", label, image.ref)
     if found.returncode == 0 and found.stdout.strip() == image.key:
         return
+    replaced = engine.docker(running.env(), "image", "inspect", "--format", "{{.Id}}", image.ref)
     progress(f"loading the node image {image.ref} into the container engine")
     loaded = engine.docker(running.env(), "load", "--input", str(image.archive), timeout=900)
     if loaded.returncode != 0:
@@ -266,11 +315,15 @@ def _ensure_node_image(running: engine.Engine, progress: Progress) -> None:
             f"docker load of {image.archive} failed: {loaded.stderr.strip()[-1500:]}",
             hint="`citykit images build --node-image` rebuilds it",
         )
+    if replaced.returncode == 0:
+        # The older recipe, now untagged: 1.5 GB each that nothing would remove.
+        engine.docker(running.env(), "image", "rm", replaced.stdout.strip())
 
 
 def delete(name: str, progress: Progress = _quiet) -> None:
     """Delete the cluster from the engine that holds it, then stop citykit's own engine once
     nothing else runs in it (engine.release)."""
+    kind_simulated.stop(state_dir(name))
     holder = engine.holding(progress)
     if holder is None:
         progress(f"no container engine answers, so no kind cluster {name!r} runs")

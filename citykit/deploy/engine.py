@@ -164,12 +164,7 @@ def environment_access(environment: Environment) -> ClusterAccess:
     if cluster.provider == "kind":
         from citykit.cluster import kind
 
-        kubeconfig = kind.state_dir(cluster.name) / "kubeconfig"
-        if not kubeconfig.is_file():
-            raise InputError(
-                f"no kind cluster {cluster.name!r} created by citykit",
-                hint=f"create it with `citykit cluster up -e {environment.name}`",
-            )
+        kubeconfig = kind.existing_kubeconfig(cluster.name, environment.name)
         return ClusterAccess(kubeconfig, f"kind-{cluster.name}", f"kind cluster {cluster.name}")
     kubeconfig = Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")))
     if not kubeconfig.is_file():
@@ -181,9 +176,15 @@ def environment_access(environment: Environment) -> ClusterAccess:
 
 
 def cluster_access(plan: Plan, *, start: bool, progress: Callable[[str], None]) -> ClusterAccess:
-    """The kubeconfig for the environment's cluster; the local cluster is started when `start`."""
-    access = environment_access(plan.environment)
+    """The kubeconfig for the environment's cluster; with `start`, the local cluster is started
+    and the kind cluster created when missing (each with the plan's local images loaded)."""
     cluster = plan.environment.cluster
+    if start and cluster.provider == "kind" and not os.environ.get("CITYKIT_KUBECONFIG"):
+        from citykit.cluster import kind
+        from citykit.plan import node_pools
+
+        kind.ensure(plan, node_pools.nodes_for(plan), progress)
+    access = environment_access(plan.environment)
     if os.environ.get("CITYKIT_KUBECONFIG") or cluster.provider != "local":
         return access
     from citykit.cluster.local import LocalCluster

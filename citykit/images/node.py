@@ -20,9 +20,9 @@ def plan_targets(plan: Plan) -> list[build.Target]:
     return build.targets(c.cls for c in plan.components if c.local_images) + probes
 
 
-def ensure_loaded(plan: Plan, address: str, progress: Callable[[str], None]) -> None:
-    """Load every built local image of the plan that the node's containerd lacks; a missing
-    build is an input error naming the command that makes it."""
+def require_built(plan: Plan) -> list[build.Target]:
+    """The plan's local images (plan_targets); a missing build is an input error naming the
+    command that makes it."""
     targets = plan_targets(plan)
     unbuilt = [t.name for t in targets if not build.is_built(t)]
     if unbuilt:
@@ -30,6 +30,12 @@ def ensure_loaded(plan: Plan, address: str, progress: Callable[[str], None]) -> 
             f"local images not built: {', '.join(unbuilt)}",
             hint=f"run `citykit images build -e {plan.environment.name}` (with the same -p) first",
         )
+    return targets
+
+
+def ensure_loaded(plan: Plan, address: str, progress: Callable[[str], None]) -> None:
+    """Load every built local image of the plan that the node's containerd lacks."""
+    targets = require_built(plan)
     present = containerd.loaded(address)
     for target in targets:
         if target.ref not in present:

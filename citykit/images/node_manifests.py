@@ -14,6 +14,7 @@ from typing import Any
 
 from citykit.cluster.addons import NETPOL_REF
 from citykit.cluster.addons import netpol_objects
+from citykit.conventions import VOLUME_HELPER_LABEL
 
 STORAGE_NAMESPACE = "local-path-storage"
 STORAGE_CLASS = "standard"  # kind's name for its default class
@@ -122,7 +123,7 @@ def storage_objects(provisioner_ref: str, helper_ref: str) -> list[dict[str, Any
     helper_pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "helper-pod"},
+        "metadata": {"name": "helper-pod", "labels": {VOLUME_HELPER_LABEL: "true"}},
         "spec": {
             "priorityClassName": "system-node-critical",
             "tolerations": [{"key": "node.kubernetes.io/disk-pressure", "operator": "Exists"}],

@@ -202,8 +202,9 @@ class Environment(Model):
     local_images: bool = Field(
         False,
         description="Use the images `citykit images build` makes from packages, for every "
-        "component with a local recipe (pull policy Never, scheduled to the real node); the "
-        "others keep their upstream images.",
+        "component with a local recipe (pull policy Never, scheduled to the real nodes: the "
+        "local cluster's real node, kind's nodes); the others keep their upstream images and, "
+        "on those two providers, run on simulated nodes.",
     )
     protect_data: bool = Field(
         True, description="Protect stateful resources (databases, volumes, buckets) from destroy."
@@ -213,6 +214,16 @@ class Environment(Model):
         default_factory=dict,
         description="Overlay deep-merged onto the city profile (e.g. layers.data.lake.replicas).",
     )
+
+    @property
+    def simulates_the_rest(self) -> bool:
+        """Whether the cluster mixes real nodes with simulated ones: pods whose images are all
+        built locally run on the real nodes (labelled and tainted RUNTIME_LABEL), kwok nodes of
+        every pool play the rest, whose upstream images this machine cannot pull. That is the
+        local cluster's real node, and kind's nodes when the environment uses local images."""
+        if self.cluster.real_node:
+            return True
+        return self.local_images and self.cluster.provider == "kind"
 
 
 def _shipped_path(name: str) -> Path:

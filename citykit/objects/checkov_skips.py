@@ -35,6 +35,14 @@ def derived_checkov_skips(component: PlannedComponent, objects: list[Object]) ->
                 "declared API access (least-privilege role derived from it)",
             )
         )
+    if component.local_images and component.cls.local_images:
+        skips.append(
+            CheckSkip(
+                "CKV_K8S_15",
+                "its images are built on this machine (`citykit images build`) and loaded into "
+                "the nodes: pull policy Never, as no registry holds them",
+            )
+        )
     low = sorted({uid for obj in objects for uid in low_ids(obj, "runAsUser")} - {0})
     if low:
         skips.append(

@@ -18,24 +18,25 @@ def schedule_on_pool(
 ) -> list[Object]:
     """Pods go to the component's node pool; GPU and edge pools are tainted, so only components
     that declare them tolerate the taint. A pod whose images are all built locally runs on the
-    real node instead (tainted too, so that nothing else lands there)."""
+    real nodes of its pool instead (tainted too, so that nothing else lands there)."""
     local = local_image_refs(component)
     pool = component.cls.pool
     for obj in objects:
         for template in pod_templates(obj):
             spec = template.setdefault("spec", {})
             containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
-            taint: tuple[str, str] | None
+            selector: dict[str, str] = {POOL_LABEL: pool}
+            taints: list[tuple[str, str]] = [(POOL_LABEL, pool)] if pool != "general" else []
             if local and {c.get("image") for c in containers} <= local:
-                selector, taint = {RUNTIME_LABEL: RUNTIME}, (RUNTIME_LABEL, RUNTIME)
-            else:
-                selector = {POOL_LABEL: pool}
-                taint = (POOL_LABEL, pool) if pool != "general" else None
+                selector = {RUNTIME_LABEL: RUNTIME, **selector}
+                taints = [(RUNTIME_LABEL, RUNTIME), *taints]
             spec.setdefault("nodeSelector", selector)
-            if taint is not None:
-                key, value = taint
+            if taints:
                 spec.setdefault(
                     "tolerations",
-                    [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
+                    [
+                        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+                        for key, value in taints
+                    ],
                 )
     return objects

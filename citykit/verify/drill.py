@@ -87,7 +87,7 @@ def _skip_reason(
     if runs.get(cronjob["metadata"]["labels"][COMPONENT_LABEL]) != "real":
         return "simulated: its pods run on kwok nodes"
     selector = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("nodeSelector", {})
-    if plan.environment.cluster.real_node and RUNTIME_LABEL not in selector:
+    if plan.environment.simulates_the_rest and RUNTIME_LABEL not in selector:
         return "simulated: its backup image is not built locally, so the Job runs on kwok"
     return None
 

@@ -98,10 +98,10 @@ def pod(
         ],
         "volumes": volumes,
     }
-    # Where a real node runs beside simulated ones, probes go there (simulated pods run nothing);
-    # elsewhere they run on the general pool, like the city's own workloads.
-    if plan.environment.cluster.real_node:
-        spec["nodeSelector"] = {RUNTIME_LABEL: RUNTIME}
+    # Where real nodes run beside simulated ones, probes go to a real one of the general pool
+    # (simulated pods run nothing); elsewhere to the general pool, like the city's workloads.
+    if plan.environment.simulates_the_rest:
+        spec["nodeSelector"] = {RUNTIME_LABEL: RUNTIME, POOL_LABEL: "general"}
         spec["tolerations"] = [
             {"key": RUNTIME_LABEL, "operator": "Equal", "value": RUNTIME, "effect": "NoSchedule"}
         ]

@@ -2,11 +2,15 @@
 container engine, kind and the node image all built here by `citykit tools install` and
 `citykit images build --node-image`), whose nodes run real containers: pods on different nodes
 reach each other through the pod network and a Service, cluster DNS answers, a NetworkPolicy
-blocks, a claim of the default StorageClass is writable. `citykit cluster down` then leaves no
+blocks, a claim of the default StorageClass is writable. Beside kind's nodes, kwok plays nodes of
+the same pools for the components whose upstream images this machine cannot pull.
+`citykit up -e staging` then deploys the example city: every component with a local image runs
+in real containers on kind's nodes, and `citykit verify` passes. `citykit cluster down` leaves no
 container, network or volume in the engine.
 
-One cluster for the module (about two minutes to start). It runs in the e2e worker; missing tools
-are a failure, never a skip."""
+One cluster for the module, under its own name (an environment file extending staging), so a
+user's own staging cluster is never touched. It runs in the e2e worker; missing tools are a
+failure, never a skip."""
 
 from __future__ import annotations
 
@@ -21,10 +25,18 @@ from typing import Any
 
 import pytest
 
+from citykit import compiler
 from citykit import toolchain
 from citykit.cluster import engine
 from citykit.cluster import providers
 from citykit.cluster.kind import state_dir
+from citykit.conventions import LONG_RUNNING_KINDS
+from citykit.conventions import NODE_TYPE_LABEL
+from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import ZONE_LABEL
+from citykit.conventions import pod_templates
 from citykit.images import build
 from citykit.verify.probe import PROBE_TARGET
 from tests.conftest import EXAMPLE
@@ -89,17 +101,31 @@ class Kind:
 
 
 @pytest.fixture(scope="module")
-def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
+def environment(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """staging under the tier's own cluster name, with a Pulumi backend of its own (the state of
+    an earlier run, whose cluster is gone, would make `up` refuse to recreate its data)."""
+    directory = tmp_path_factory.mktemp("kind-tier")
+    path = directory / "kind-tier.yaml"
+    path.write_text(
+        "apiVersion: citykit.io/v1alpha1\nkind: Environment\nname: kind-tier\n"
+        f"extends: staging\ncluster:\n  name: {NAME}\n"
+        f"engine:\n  backendUrl: file://{directory / 'backend'}\n"
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def kind_cluster(environment: str) -> Iterator[Kind]:
     env = {**os.environ}
     started = time.monotonic()
-    _citykit("cluster", "up", "-p", str(EXAMPLE), "-e", "staging", "--name", NAME, env=env)
+    _citykit("cluster", "up", "-p", str(EXAMPLE), "-e", environment, env=env)
     print(f"KIND cluster up: {time.monotonic() - started:.1f}s")
     try:
         yield Kind(state_dir(NAME) / "kubeconfig")
     finally:
         started = time.monotonic()
         subprocess.run(
-            [*CLI, "cluster", "down", "-p", str(EXAMPLE), "-e", "staging", "--name", NAME],
+            [*CLI, "cluster", "down", "-p", str(EXAMPLE), "-e", environment],
             env=env,
             check=False,
             capture_output=True,
@@ -108,18 +134,22 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kind]:
         print(f"KIND cluster down: {time.monotonic() - started:.1f}s")
 
 
-def test_nodes_are_ready_with_the_profiles_zones(kind_cluster: Kind) -> None:
+def test_nodes_are_ready_with_the_profiles_zones(kind_cluster: Kind, environment: str) -> None:
+    """kind's workers and kwok's nodes both match the profile's pools and zones; kind's carry
+    the runtime label (and taint) that only pods of local images select."""
     nodes = json.loads(kind_cluster.kubectl("get", "nodes", "-o", "json"))["items"]
-    expected = providers.target(EXAMPLE, "staging", None, NAME).nodes
-    assert len(nodes) == len(expected) + 1  # the workers and the control plane
+    expected = providers.target(EXAMPLE, environment, None, None).nodes
+    assert len(nodes) == 2 * len(expected) + 1  # kind's workers, kwok's, the control plane
     for node in nodes:
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
         assert ready == "True", node["metadata"]["name"]
     workers = [n for n in nodes if not n["metadata"]["name"].endswith("control-plane")]
-    zone = "topology.kubernetes.io/zone"
-    pool = "citykit.io/pool"
-    got = sorted((n["metadata"]["labels"][zone], n["metadata"]["labels"][pool]) for n in workers)
-    assert got == sorted((spec.labels[zone], spec.labels[pool]) for spec in expected)
+    want = sorted((spec.labels[ZONE_LABEL], spec.labels[POOL_LABEL]) for spec in expected)
+    for simulated in (False, True):
+        group = [n for n in workers if (NODE_TYPE_LABEL in n["metadata"]["labels"]) == simulated]
+        labels = [n["metadata"]["labels"] for n in group]
+        assert sorted((x[ZONE_LABEL], x[POOL_LABEL]) for x in labels) == want
+        assert all((x.get(RUNTIME_LABEL) == RUNTIME) != simulated for x in labels)
 
 
 def _pod(name: str, node: str, script: str, image: str, **spec: Any) -> dict[str, Any]:
@@ -230,12 +260,49 @@ def test_real_containers_network_dns_policy_and_storage(kind_cluster: Kind) -> N
     assert kind_cluster.logs("writer").strip() == "kept"
 
 
-def test_cluster_down_leaves_nothing_in_the_engine(kind_cluster: Kind) -> None:
+def test_the_city_runs_for_real_and_verify_passes(kind_cluster: Kind, environment: str) -> None:
+    """`citykit up` loads the local images into kind's general nodes and deploys; every
+    component with a local image is Ready in real containers there, the rest on kwok's nodes;
+    `citykit verify` passes (its checks of simulated components are skipped, and say so)."""
+    env = {**os.environ}
+    city = ("-p", str(EXAMPLE), "-e", environment)
+    _citykit("images", "build", *city, env=env)
+    started = time.monotonic()
+    _citykit("up", *city, "--yes", env=env)
+    print(f"KIND city up: {time.monotonic() - started:.1f}s")
+    status = json.loads(_citykit("status", *city, "--output", "json", env=env).stdout)
+    rows = {row["component"]: row for row in status}
+    # The components whose long-running pods all go to the real nodes (every image built here).
+    local = {
+        unit.component.name
+        for unit in compiler.compile_city(EXAMPLE, environment).units
+        if (
+            specs := [
+                t["spec"]
+                for o in unit.objects
+                if o["kind"] in LONG_RUNNING_KINDS
+                for t in pod_templates(o)
+            ]
+        )
+        and all(RUNTIME_LABEL in spec.get("nodeSelector", {}) for spec in specs)
+    }
+    assert local, "staging runs no component from a local image"
+    for name, row in rows.items():
+        assert row["state"] == "ready", row
+        if row["runs"] != "-":
+            assert row["runs"] == ("real" if name in local else "simulated"), row
+    started = time.monotonic()
+    verified = _citykit("verify", *city, "--output", "json", env=env)
+    print(f"KIND verify: {time.monotonic() - started:.1f}s")
+    outcomes = json.loads(verified.stdout)["checks"]
+    passed = {o["component"] for o in outcomes if o["status"] == "passed"}
+    assert local <= passed, sorted(local - passed)
+
+
+def test_cluster_down_leaves_nothing_in_the_engine(kind_cluster: Kind, environment: str) -> None:
     """Last in the module: takes the cluster down itself, then looks into the engine (citykit's
     own is started again just to look, and stopped)."""
-    _citykit(
-        "cluster", "down", "-p", str(EXAMPLE), "-e", "staging", "--name", NAME, env={**os.environ}
-    )
+    _citykit("cluster", "down", "-p", str(EXAMPLE), "-e", environment, env={**os.environ})
     running = engine.working_engine(lambda _: None)
     try:
         docker = engine.docker_cli()

@@ -13,6 +13,8 @@ from citykit import toolchain
 from citykit.cluster import kind
 from citykit.cluster import providers
 from citykit.conventions import POOL_LABEL
+from citykit.conventions import RUNTIME
+from citykit.conventions import RUNTIME_LABEL
 from citykit.conventions import ZONE_LABEL
 from citykit.errors import ToolMissing
 from citykit.images.node_image import IMAGE_REPOSITORY
@@ -136,3 +138,86 @@ def test_inotify_limits_are_only_raised(tmp_path: Path) -> None:
     assert (tmp_path / "max_user_instances").read_text() == "512\n"
     assert (tmp_path / "max_user_watches").read_text() == "1048576\n"  # never lowered
     assert len(said) == 1
+
+
+def test_kind_workers_run_only_local_images_where_kwok_plays_the_rest(tmp_path: Path) -> None:
+    """staging uses local images on kind: its workers carry the runtime label and taint (so only
+    pods of local images land there) besides their pool's; without local images (prod) they are
+    plain pool nodes that run everything."""
+    staging = compiler.plan(EXAMPLE, "staging")
+    assert staging.environment.simulates_the_rest
+    _, *workers = kind.config("c", providers.nodes_for(staging), staging, tmp_path)["nodes"]
+    for worker in workers:
+        assert worker["labels"][RUNTIME_LABEL] == RUNTIME
+        (patch,) = worker["kubeadmConfigPatches"]
+        taints = yaml.safe_load(patch)["nodeRegistration"]["taints"]
+        assert taints[0] == {"key": RUNTIME_LABEL, "value": RUNTIME, "effect": "NoSchedule"}
+        pool = worker["labels"][POOL_LABEL]
+        assert (len(taints) == 2) == (pool != "general"), worker
+    prod = compiler.plan(EXAMPLE, "prod")
+    assert not prod.environment.simulates_the_rest
+    _, *workers = kind.config("c", providers.nodes_for(prod), prod, tmp_path)["nodes"]
+    assert all(RUNTIME_LABEL not in w["labels"] for w in workers)
+
+
+def test_local_images_go_to_the_real_nodes_of_their_pool() -> None:
+    """On kind, the images each component uses go to the real nodes of its pool only, and the
+    verify probe to the general pool, where probes run."""
+    from citykit.cluster import kind_images
+    from citykit.verify.probe import PROBE_TARGET
+
+    plan = compiler.plan(EXAMPLE, "staging")
+    wanted = kind_images.wanted(plan)
+    assert wanted[PROBE_TARGET] == {"general"}
+    local = [c for c in plan.components if c.local_images]
+    assert local and {t.component for t in wanted} == {c.name for c in local} | {
+        PROBE_TARGET.component
+    }
+    for component in local:
+        for target, pools in wanted.items():
+            if target.component == component.name:
+                assert pools == {component.cls.pool}
+
+
+def test_layer_digests_read_the_archives_manifest(tmp_path: Path) -> None:
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    from citykit.cluster import kind_images
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    layer = b"layer bytes"
+    manifest = json.dumps({"layers": [{"digest": digest(layer)}]}).encode()
+    index = json.dumps({"manifests": [{"digest": digest(manifest)}]}).encode()
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (
+            ("index.json", index),
+            (f"blobs/sha256/{digest(manifest)[7:]}", manifest),
+            (f"blobs/sha256/{digest(layer)[7:]}", layer),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert kind_images.layer_digests(archive) == [digest(layer)]
+
+
+def test_kwok_completes_the_volume_helpers_it_plays() -> None:
+    """local-path-provisioner's helper pods on kwok's nodes would never finish (kwok completes
+    only Job pods), and a claim of a simulated pod would never bind: a stage of their own, keyed
+    on the label the node image's helper pod template carries."""
+    from citykit.cluster.control_plane import kwok_stages
+    from citykit.conventions import VOLUME_HELPER_LABEL
+    from citykit.images.node_manifests import storage_objects
+
+    stages = {s["metadata"]["name"]: s for s in yaml.safe_load_all(kwok_stages()) if s}
+    helper = stages["volume-helper-complete"]["spec"]
+    assert helper["selector"]["matchLabels"] == {VOLUME_HELPER_LABEL: "true"}
+    assert "phase: Succeeded" in helper["next"]["statusTemplate"]
+    config = next(o for o in storage_objects("p", "h") if o["kind"] == "ConfigMap")
+    template = yaml.safe_load(config["data"]["helperPod.yaml"])
+    assert template["metadata"]["labels"] == {VOLUME_HELPER_LABEL: "true"}

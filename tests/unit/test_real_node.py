@@ -135,7 +135,8 @@ def test_local_environment_runs_local_images_on_the_real_node() -> None:
         for obj, spec in _pod_specs(unit.objects):
             images = {c["image"] for c in spec["containers"]}
             if all(image.startswith("citykit.local/") for image in images):
-                assert spec["nodeSelector"] == {RUNTIME_LABEL: RUNTIME}, obj["metadata"]["name"]
+                selector = {RUNTIME_LABEL: RUNTIME, POOL_LABEL: unit.component.cls.pool}
+                assert spec["nodeSelector"] == selector, obj["metadata"]["name"]
                 assert {c["imagePullPolicy"] for c in spec["containers"]} == {"Never"}
                 assert spec["tolerations"][0]["key"] == RUNTIME_LABEL
             else:
