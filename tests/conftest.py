@@ -36,6 +36,11 @@ SMALL_CITY = {
 # so the tiers run beside each other while the unit and Pulumi mock tests spread over the workers.
 # Without xdist the mark does nothing.
 CLUSTER_TIERS = ("real", "e2e")
+# The kind tier (tests/e2e, so also marked e2e) runs in the real tier's group, before the faults
+# and real tiers: it deploys the city onto eight kind nodes, and beside the e2e tier's cluster
+# and the real node's that made three clusters at once, which two cores do not carry (the real
+# tier's `up` failed while the kind tier ran).
+GROUP_OF_KIND = "real"
 
 
 # tryfirst: xdist reads the group in its own (plain) implementation of this hook. The e2e mark is
@@ -44,6 +49,8 @@ CLUSTER_TIERS = ("real", "e2e")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = next((t for t in CLUSTER_TIERS if item.get_closest_marker(t)), None)
+        if item.get_closest_marker("kind"):
+            tier = GROUP_OF_KIND
         if tier is not None:
             item.add_marker(pytest.mark.xdist_group(tier))
 

@@ -50,8 +50,10 @@ PORT = 8080
 
 
 def _citykit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Generous: deploying the city onto eight nodes beside another tier's cluster took over
+    # 20 minutes on two cores, against 6 alone.
     result = subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, check=False, env=env, timeout=1200
+        [*CLI, *args], capture_output=True, text=True, check=False, env=env, timeout=2700
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -198,6 +200,17 @@ def test_real_containers_network_dns_policy_and_storage(kind_cluster: Kind) -> N
     image = PROBE_TARGET.ref
     server_node, client_node = f"{NAME}-worker", f"{NAME}-worker7"
     kind_cluster.kubectl("create", "namespace", NAMESPACE)
+    # A pod is refused until the controller-manager has given the namespace its default
+    # ServiceAccount, which a loaded machine takes seconds to do.
+    deadline = time.monotonic() + 120
+    while (
+        kind_cluster.kubectl(
+            "-n", NAMESPACE, "get", "serviceaccount", "default", check=False
+        ).strip()
+        == ""
+        and time.monotonic() < deadline
+    ):
+        time.sleep(1)
     kind_cluster.apply(
         _pod("server", server_node, f"while true; do echo hello | nc -l -N {PORT}; done", image),
         {

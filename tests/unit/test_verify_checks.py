@@ -33,7 +33,10 @@ def test_probe_pods_are_restricted_and_never_adopted_or_given_secret_values() ->
         spec = manifest["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert spec["nodeSelector"] == {"citykit.io/runtime": "containerd"}
+        assert spec["nodeSelector"] == {
+            "citykit.io/runtime": "containerd",
+            "citykit.io/pool": "general",
+        }
         (container,) = spec["containers"]
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
