@@ -36,10 +36,10 @@ SMALL_CITY = {
 # so the tiers run beside each other while the unit and Pulumi mock tests spread over the workers.
 # Without xdist the mark does nothing.
 CLUSTER_TIERS = ("real", "e2e")
-# The kind tier (tests/e2e, so also marked e2e) runs in the real tier's group, before the faults
-# and real tiers: it deploys the city onto eight kind nodes, and beside the e2e tier's cluster
-# and the real node's that made three clusters at once, which two cores do not carry (the real
-# tier's `up` failed while the kind tier ran).
+# The kind tier (tests/e2e, so also marked e2e) runs in the real tier's group, last: it deploys
+# the city onto eight kind nodes, and beside the e2e tier's cluster and the real node's that made
+# three clusters at once, which two cores do not carry (the real tier's `up` failed while the
+# kind tier ran). Last, the e2e tier has long finished: the kind cluster runs alone.
 GROUP_OF_KIND = "real"
 
 
@@ -53,6 +53,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             tier = GROUP_OF_KIND
         if tier is not None:
             item.add_marker(pytest.mark.xdist_group(tier))
+    # A worker runs its group's tests in this order (stable: the rest keep theirs).
+    items.sort(key=lambda item: item.get_closest_marker("kind") is not None)
 
 
 # xdist tells the controller a test's group by appending `@group` to its node id; where that stops
