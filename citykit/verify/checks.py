@@ -30,6 +30,10 @@ CONNECT_SECONDS = 3  # a blocked connection times out (dropped) or is refused (r
 # endpoint, or the policy controller's resync after a policy change, can lag by tens of seconds.
 ALLOWED_ATTEMPTS = 8
 ANSWERS_IN_A_ROW = 4  # before a functional check runs (functional_script)
+# Cluster DNS drops a lookup now and then under load (a kind cluster's CoreDNS answered every
+# name but one of 70 in a CI run): a name is looked up this often, 2 s apart, before it counts
+# as unresolved.
+RESOLVE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -129,14 +133,20 @@ def functional_script(component: PlannedComponent, script: str) -> str:
 
 def flow_script(flows: list[Flow]) -> str:
     """One pod tries all its flows at once, after the policy controller has had time to see
-    it (it takes a few hundred milliseconds here). A name that does not resolve is reported as
-    such (never as blocked); an allowed flow is retried (ALLOWED_ATTEMPTS) while rules
-    settle; a denied one must be blocked twice, 2 s apart (so that a rule that arrives late
-    and opens it is still seen)."""
+    it (it takes a few hundred milliseconds here). A name that does not resolve after
+    RESOLVE_ATTEMPTS lookups is reported as such (never as blocked); an allowed flow is retried
+    (ALLOWED_ATTEMPTS) while rules settle; a denied one must be blocked twice, 2 s apart (so
+    that a rule that arrives late and opens it is still seen)."""
     lines = [
         "probe() {",
-        '  ip=$(getent hosts "$2" | cut -d" " -f1 | head -n1)',
-        '  if [ -z "$ip" ]; then echo "flow $1 unresolved"; return; fi',
+        "  i=0",
+        "  while :; do",
+        '    ip=$(getent hosts "$2" | cut -d" " -f1 | head -n1)',
+        '    [ -n "$ip" ] && break',
+        "    i=$((i + 1))",
+        f'    if [ $i -ge {RESOLVE_ATTEMPTS} ]; then echo "flow $1 unresolved"; return; fi',
+        "    sleep 2",
+        "  done",
         "  i=0",
         "  while :; do",
         f'    if nc -z -w {CONNECT_SECONDS} "$ip" "$3" 2>/dev/null; then r=open; else r=closed; fi',
@@ -222,7 +232,9 @@ def plan_work(
             continue
         by_source.setdefault(flow.source, []).append(flow)
     for source, flows in sorted(by_source.items()):
-        timeout = SETTLE_SECONDS + ALLOWED_ATTEMPTS * (CONNECT_SECONDS + 2) + 30
+        timeout = (
+            SETTLE_SECONDS + RESOLVE_ATTEMPTS * 2 + ALLOWED_ATTEMPTS * (CONNECT_SECONDS + 2) + 30
+        )
         manifest = probe.pod(
             plan,
             name=pod_name("flow", source.identity + "-" + source.namespace, len(pods), run_id),

@@ -160,6 +160,39 @@ def test_functional_scripts_wait_for_the_policy_controller_first(tmp_path: Any) 
     assert len(log.read_text().splitlines()) == 2 + checks.ANSWERS_IN_A_ROW
 
 
+def test_flow_scripts_look_a_name_up_again_before_calling_it_unresolved(tmp_path: Any) -> None:
+    """A lookup that fails now and then (cluster DNS under load) is tried again; a name that
+    never resolves is reported unresolved after RESOLVE_ATTEMPTS lookups, never as blocked."""
+    import subprocess
+
+    compiled = compiler.compile_city(EXAMPLE, "local")
+    flow = next(f for f in checks.flow_matrix(compiled.plan) if f.expect == "denied")
+    script = checks.flow_script([flow])
+    lookups = tmp_path / "lookups"
+    for name, body in (
+        # Fails until its FAILURES-th call, then answers (FAILURES unset: never answers).
+        (
+            "getent",
+            f"echo x >> {lookups}\n"
+            f'[ -n "$FAILURES" ] && [ $(wc -l < {lookups}) -gt "$FAILURES" ] '
+            "&& echo 10.0.0.1 host",
+        ),
+        ("nc", "exit 1"),
+        ("sleep", "exit 0"),
+    ):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+
+    def run(failures: str) -> tuple[str, int]:
+        lookups.write_text("")
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "FAILURES": failures}
+        result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+        return result.stdout.strip(), len(lookups.read_text().splitlines())
+
+    assert run("2") == ("flow 0 closed", 3)
+    assert run("") == ("flow 0 unresolved", checks.RESOLVE_ATTEMPTS)
+
+
 def test_every_declared_check_is_valid_shell(tmp_path: Any) -> None:
     import subprocess
 
