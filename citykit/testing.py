@@ -11,6 +11,7 @@ check is called. Compiled cities are cached per variant and environment: treat t
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -171,28 +172,54 @@ def checkov() -> Path:
     return binary
 
 
+# checkov's reports on this machine, by content: the same files scanned by the same checkov
+# give the same report, and a scan costs seconds of CPU (the unit tier ran ten of them per run).
+CHECKOV_ARGS = ("--framework", "kubernetes", "-o", "json", "--compact", "--skip-download")
+# Where the scanned directory's path stood in a stored report (reports name absolute paths).
+SCANNED = "@@citykit-scanned-directory@@"
+
+
 def run_checkov(directory: Path) -> list[dict[str, Any]]:
-    """checkov's Kubernetes checks over a rendered directory: its JSON reports."""
-    result = subprocess.run(
-        [
-            str(checkov()),
-            "-d",
-            str(directory),
-            "--framework",
-            "kubernetes",
-            "-o",
-            "json",
-            "--compact",
-            "--skip-download",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "BC_API_KEY": "", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
-    )
-    reports = json.loads(result.stdout)
+    """checkov's Kubernetes checks over a rendered directory: its JSON reports (remembered by
+    content under the cache directory, see _checkov_key)."""
+    directory = directory.resolve()
+    key = _checkov_key(directory)
+    stored = paths.cache_dir() / "checkov-reports" / f"{key}.json" if key else None
+    if stored is not None and stored.is_file():
+        text = stored.read_text(encoding="utf-8").replace(SCANNED, str(directory))
+    else:
+        result = subprocess.run(
+            [str(checkov()), "-d", str(directory), *CHECKOV_ARGS],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+            env={**os.environ, "BC_API_KEY": "", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+        )
+        text = result.stdout
+        json.loads(text)  # a report, not an error, before it is remembered
+        if stored is not None:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            partial = stored.with_suffix(f".{os.getpid()}.partial")
+            partial.write_text(text.replace(str(directory), SCANNED), encoding="utf-8")
+            partial.replace(stored)
+    reports = json.loads(text)
     return reports if isinstance(reports, list) else [reports]
+
+
+def _checkov_key(directory: Path) -> str | None:
+    """A digest of checkov's version, its arguments and every scanned file (path and bytes);
+    None where the version cannot be read (a checkov given by CITYKIT_CHECKOV elsewhere), and
+    then nothing is remembered."""
+    versions = sorted(checkov().parent.parent.glob("lib/python*/site-packages/checkov-*.dist-info"))
+    if len(versions) != 1:
+        return None
+    digest = hashlib.sha256(f"{versions[0].name}\0{' '.join(CHECKOV_ARGS)}\0".encode())
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(directory)}\0".encode())
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def check_checkov(compiled: Compiled, directory: Path) -> list[dict[str, Any]]:

@@ -1,30 +1,42 @@
 """Faults in reaching the cluster: a kubeconfig naming a missing context, a server that cannot be
 reached, credentials the server rejects (a wrong token, an expired client certificate). Each case
-checks that citykit names what happened, then that a plain `citykit up` converges with nothing
-lost (tests/faults/conftest.py: `converges`). Recovery times are printed (`-s`) for the closing
-note of issue 15."""
+checks that citykit names what happened and that the refused commands wrote no state; the last
+test then checks that a plain `citykit up` converges with nothing lost (tests/faults/conftest.py:
+`converges`). One convergence for all: a refused run that changed nothing leaves nothing to
+recover, and each `up` costs the tier half a minute on a loaded machine. Recovery times are
+printed (`-s`) for the closing note of issue 15."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.faults.conftest import CLUSTER_NAME
 from tests.faults.conftest import City
 from tests.faults.helpers import kubeconfig_with
 from tests.faults.helpers import report
+from tests.faults.helpers import state_files
 
 
-def test_missing_context(city: City, tmp_path: Path) -> None:
-    before = city.credentials()
+@pytest.fixture(scope="module")
+def before(city: City) -> dict[str, dict[str, str]]:
+    """The generated credentials before the module's first case, for the convergence after the
+    last."""
+    return city.credentials()
+
+
+def test_missing_context(city: City, before: object, tmp_path: Path) -> None:
+    state = state_files(city)
     broken = kubeconfig_with(city, tmp_path, {"current-context": "gone"})
     failed = city.citykit("up", "--yes", expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
     assert f"the kubeconfig {broken} has no context 'gone'" in failed.stderr, failed.stderr
-    report("missing context", city.converges(before), failed.stderr)
+    assert state_files(city) == state, "a refused up wrote state"
+    report("missing context (converges below)", 0, failed.stderr)
 
 
-def test_unreachable_server_is_named(city: City, tmp_path: Path) -> None:
+def test_unreachable_server_is_named(city: City, before: object, tmp_path: Path) -> None:
     data = yaml.safe_load(city.cluster.kubeconfig.read_text())
     data["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
     broken = tmp_path / "kubeconfig"
@@ -37,18 +49,19 @@ def test_unreachable_server_is_named(city: City, tmp_path: Path) -> None:
     report("unreachable server (no recovery needed)", 0, failed.stderr)
 
 
-def test_rejected_credentials(city: City, tmp_path: Path) -> None:
+def test_rejected_credentials(city: City, before: object, tmp_path: Path) -> None:
     """A wrong token (the server answers 401), as a revoked or mistyped credential."""
-    before = city.credentials()
+    state = state_files(city)
     broken = kubeconfig_with(city, tmp_path, {"user": {"token": "not-a-valid-token"}})
     for verb in ("preview", "up"):
         extra = ("--yes",) if verb == "up" else ()
         failed = city.citykit(verb, *extra, expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
         assert "401 Unauthorized" in failed.stderr, failed.stderr
-    report("rejected credentials", city.converges(before), failed.stderr)
+    assert state_files(city) == state, "a refused run wrote state"
+    report("rejected credentials (converges below)", 0, failed.stderr)
 
 
-def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
+def test_expired_client_certificate(city: City, before: object, tmp_path: Path) -> None:
     """The admin's client certificate, signed by the cluster's CA but expired yesterday."""
     import datetime
 
@@ -83,7 +96,7 @@ def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
-    before = city.credentials()
+    state = state_files(city)
     user = {
         "client-certificate": str(tmp_path / "expired.crt"),
         "client-key": str(tmp_path / "expired.key"),
@@ -93,4 +106,12 @@ def test_expired_client_certificate(city: City, tmp_path: Path) -> None:
         extra = ("--yes",) if verb == "up" else ()
         failed = city.citykit(verb, *extra, expect=2, env={"CITYKIT_KUBECONFIG": str(broken)})
         assert "401 Unauthorized" in failed.stderr and "expired" in failed.stderr, failed.stderr
-    report("expired client certificate", city.converges(before), failed.stderr)
+    assert state_files(city) == state, "a refused run wrote state"
+    report("expired client certificate (converges below)", 0, failed.stderr)
+
+
+def test_after_the_refused_runs_a_plain_up_converges(
+    city: City, before: dict[str, dict[str, str]]
+) -> None:
+    """Last in the module: the cluster and the state as the cases above left them."""
+    report("cluster access faults: the plain up after them", city.converges(before))
