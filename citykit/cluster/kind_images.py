@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from citykit import compiler
 from citykit.cluster import engine
 from citykit.conventions import POOL_LABEL
 from citykit.conventions import RUNTIME
 from citykit.conventions import RUNTIME_LABEL
+from citykit.conventions import pod_templates
 from citykit.errors import OperationFailed
 from citykit.images import build
 from citykit.images import node as node_images
@@ -33,16 +35,34 @@ CTR = ("ctr", "--namespace=k8s.io")
 
 
 def wanted(plan: Plan) -> dict[build.Target, set[str]]:
-    """Every local image of the plan and the pools whose nodes need it."""
+    """Every local image the city runs on real nodes and the pools of those nodes, read from
+    the compiled pod templates (a recipe can go unused: VictoriaMetrics' single-server image,
+    where it runs as a cluster of upstream images). Probes run in the general pool: the verify
+    probe, and a restore drill's scratch copy of its component's image."""
+    from citykit.verify.probe import PROBE_POOL
     from citykit.verify.probe import PROBE_TARGET
 
+    targets = {t.ref: t for t in node_images.plan_targets(plan)}
     pools: dict[build.Target, set[str]] = {}
-    for component in plan.components:
-        if component.local_images:
-            for target in build.targets([component.cls]):
-                pools.setdefault(target, set()).add(component.cls.pool)
+    for unit in compiler.compile_plan(plan).units:
+        for obj in unit.objects:
+            for template in pod_templates(obj):
+                spec = template.get("spec") or {}
+                selector = spec.get("nodeSelector") or {}
+                if RUNTIME_LABEL not in selector:
+                    continue
+                for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+                    if container.get("image") in targets:
+                        pools.setdefault(targets[container["image"]], set()).add(
+                            selector[POOL_LABEL]
+                        )
+        backup = unit.component.cls.backup
+        if backup is not None and backup.drill is not None:
+            drill_ref = unit.component.images.get(backup.drill.image)
+            if drill_ref in targets:
+                pools.setdefault(targets[drill_ref], set()).add(PROBE_POOL)
     if plan.environment.local_images:
-        pools.setdefault(PROBE_TARGET, set()).add("general")
+        pools.setdefault(PROBE_TARGET, set()).add(PROBE_POOL)
     return pools
 
 

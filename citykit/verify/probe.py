@@ -26,6 +26,7 @@ from citykit.plan.probe_image import PROBE_UID
 from citykit.plan.probe_image import probe_ref
 
 PROBE_TARGET = build.Target(PROBE_COMPONENT, PROBE_KEY, PROBE_LOCAL, PROBE_IMAGE)
+PROBE_POOL = "general"  # the pool whose nodes run probe pods (a pool every city has)
 
 
 def pod(
@@ -101,12 +102,12 @@ def pod(
     # Where real nodes run beside simulated ones, probes go to a real one of the general pool
     # (simulated pods run nothing); elsewhere to the general pool, like the city's workloads.
     if plan.environment.simulates_the_rest:
-        spec["nodeSelector"] = {RUNTIME_LABEL: RUNTIME, POOL_LABEL: "general"}
+        spec["nodeSelector"] = {RUNTIME_LABEL: RUNTIME, POOL_LABEL: PROBE_POOL}
         spec["tolerations"] = [
             {"key": RUNTIME_LABEL, "operator": "Equal", "value": RUNTIME, "effect": "NoSchedule"}
         ]
     else:
-        spec["nodeSelector"] = {POOL_LABEL: "general"}
+        spec["nodeSelector"] = {POOL_LABEL: PROBE_POOL}
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -161,22 +161,31 @@ def test_kind_workers_run_only_local_images_where_kwok_plays_the_rest(tmp_path: 
 
 
 def test_local_images_go_to_the_real_nodes_of_their_pool() -> None:
-    """On kind, the images each component uses go to the real nodes of its pool only, and the
-    verify probe to the general pool, where probes run."""
+    """On kind, each image the city's pods use goes to the real nodes of their pool only, the
+    verify probe to the general pool, where probes run; a recipe no pod uses goes nowhere."""
     from citykit.cluster import kind_images
+    from citykit.conventions import pod_templates
     from citykit.verify.probe import PROBE_TARGET
 
-    plan = compiler.plan(EXAMPLE, "staging")
-    wanted = kind_images.wanted(plan)
+    compiled = compiler.compile_city(EXAMPLE, "staging")
+    wanted = kind_images.wanted(compiled.plan)
     assert wanted[PROBE_TARGET] == {"general"}
-    local = [c for c in plan.components if c.local_images]
-    assert local and {t.component for t in wanted} == {c.name for c in local} | {
-        PROBE_TARGET.component
+    used = {
+        (container["image"], template["spec"]["nodeSelector"][POOL_LABEL])
+        for obj in compiled.objects()
+        for template in pod_templates(obj)
+        if RUNTIME_LABEL in template["spec"].get("nodeSelector", {})
+        for container in template["spec"]["containers"] + template["spec"].get("initContainers", [])
     }
-    for component in local:
-        for target, pools in wanted.items():
-            if target.component == component.name:
-                assert pools == {component.cls.pool}
+    assert {(t.ref, pool) for t, pools in wanted.items() for pool in pools} - used == {
+        (PROBE_TARGET.ref, "general")
+    }
+    assert {ref for ref, _ in used} <= {t.ref for t in wanted}
+    names = {(t.component, t.key) for t in wanted}
+    assert ("postgis", "main") in names
+    # staging runs VictoriaMetrics as a cluster of upstream images: its single-server recipe
+    # is built for the plan but no pod uses it.
+    assert ("victoria-metrics", "main") not in names
 
 
 def test_layer_digests_read_the_archives_manifest(tmp_path: Path) -> None:
