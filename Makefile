@@ -55,13 +55,13 @@ real: tools
 	$(BIN)/pytest -m real
 
 # The test command: lint, then every tier (unit, Pulumi mocks, end-to-end on the local cluster,
-# real containers) in one pytest run over TEST_WORKERS processes: the end-to-end and real tiers
-# each in one worker, beside each other, the other tests spread over all (tests/conftest.py).
-# Three workers on two cores: the cluster tiers spend much of their time waiting on their clusters
-# (warm: about 13 min in all, against about 20 for the tiers one after another).
+# faults, real containers, kind) in one pytest run over TEST_WORKERS processes: the end-to-end
+# tier in one worker; the faults, real and kind tiers one after the other in another (each starts
+# a cluster; two cores carry two at once, not three); the other tests spread over all
+# (tests/conftest.py). The slowest tests are listed at the end, for where CI's time goes.
 TEST_WORKERS ?= 3
 test: tools checkov lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # The main job: deploy the example city to the local simulated cluster with the real Pulumi
 # engine (starting the cluster when it is not running), then show its status.
