@@ -27,6 +27,7 @@ from citykit.images import containerd
 from citykit.images import inventory
 from citykit.images import node
 from citykit.images import node_image as node_image_build
+from citykit.input import environment as environments
 from citykit.verify.probe import PROBE_TARGET
 
 app = typer.Typer(
@@ -126,7 +127,7 @@ def build_images(
     for result in results:
         if result.state == "built":
             say(f"  {result.target.ref}: {result.seconds:.1f}s, {result.size / 2**20:.0f} MiB")
-    loaded = _load(results, address, say)
+    loaded = _load(results, address, env, say)
     if output_format is Format.json:
         output.print_json(
             {
@@ -179,9 +180,15 @@ def _build_node_image(output_format: Format) -> None:
     )
 
 
-def _load(results: list[build.Built], address: str | None, say: Any) -> bool:
+def _load(results: list[build.Built], address: str | None, env: str, say: Any) -> bool:
     if not results:
         say("no local image recipe among these components")
+        return False
+    if not address and environments.load(env)[0].cluster.provider == "kind":
+        say(
+            f"not loading: `citykit up -e {env}` imports into the kind cluster's nodes the images "
+            "their pods use"
+        )
         return False
     if not address:
         say(

@@ -69,3 +69,18 @@ def test_images_build_without_recipes_or_runtime(tmp_path: Path) -> None:
     result = _cli(tmp_path, "build", "-c", "emqx", "-o", "json")
     assert json.loads(result.stdout) == {"images": [], "address": None, "loaded": False}
     assert "no local image recipe" in result.stderr
+
+
+def test_images_build_for_kind_says_up_imports_them(tmp_path: Path) -> None:
+    """staging's cluster is kind's: `up` imports the images, into the nodes that run them."""
+    cache = tmp_path / "cache" / "images"
+    cache.mkdir(parents=True)
+    from citykit.catalog import load_catalog
+    from citykit.images import build
+
+    targets = build.targets(c for c in load_catalog().components() if c.name == "mosquitto")
+    for target in targets:  # cached: present is all `build` asks of an archive
+        (cache / build.archive_path(target).name).write_bytes(b"")
+    result = _cli(tmp_path, "build", "-c", "mosquitto", "-e", "staging")
+    assert "cached" in result.stdout
+    assert "`citykit up -e staging` imports into the kind cluster's nodes" in result.stdout
