@@ -17,6 +17,7 @@ from citykit.cluster import kind
 from citykit.cluster import providers
 from citykit.cluster.audit_policy import audit_policy
 from citykit.cluster.local import LocalCluster
+from citykit.conventions import NODE_TYPE_LABEL
 from citykit.conventions import POOL_LABEL
 from citykit.conventions import ZONE_LABEL
 from citykit.errors import InputError
@@ -120,18 +121,31 @@ def kubeconfig(profile: ProfileArg = None, env: EnvOption = "dev", name: NameArg
 def status(
     profile: ProfileArg = None,
     env: EnvOption = "dev",
+    provider: ProviderArg = None,
     name: NameArg = None,
     output_format: OutputOption = Format.table,
 ) -> None:
-    """Show the control-plane processes and the nodes of the local cluster."""
-    target = providers.target(profile, env, "local", name)
-    cluster = LocalCluster(target.name)
+    """Show the cluster's processes (the local control plane, or the kwok beside kind) and its
+    nodes: pool, zone, Ready, and whether they run containers or are simulated."""
+    target = providers.target(profile, env, provider, name)
+    _local_only(target.provider)
+    if target.provider == "kind":
+        listed = kind.nodes(target.name)
+        running = listed is not None
+        kubeconfig = kind.state_dir(target.name) / "kubeconfig"
+        kwok = kind.simulator(target.name)
+        processes = [kwok] if kwok is not None else []
+    else:
+        cluster = LocalCluster(target.name)
+        running = cluster.running()
+        listed = cluster.nodes() if running else None
+        kubeconfig = cluster.kubeconfig
+        processes = cluster.components()
     components = [
-        {"component": c.name, "pid": c.pid, "port": c.port, "alive": c.alive}
-        for c in cluster.components()
+        {"component": c.name, "pid": c.pid, "port": c.port, "alive": c.alive} for c in processes
     ]
     nodes: list[dict[str, Any]] = []
-    for node in cluster.nodes() if cluster.running() else []:
+    for node in listed or []:
         labels = node["metadata"].get("labels", {})
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
@@ -143,19 +157,22 @@ def status(
                 "pool": labels.get(POOL_LABEL, ""),
                 "zone": labels.get(ZONE_LABEL, ""),
                 "ready": ready,
+                "runs": "simulated" if NODE_TYPE_LABEL in labels else "containers",
             }
         )
     data = {
         "name": target.name,
-        "running": cluster.running(),
-        "kubeconfig": str(cluster.kubeconfig),
+        "provider": target.provider,
+        "running": running,
+        "kubeconfig": str(kubeconfig),
         "components": components,
         "nodes": nodes,
     }
     if output_format is Format.json:
         output.print_json(data)
         return
-    output.say(f"cluster {target.name!r}: {'running' if data['running'] else 'not running'}")
+    state = "running" if data["running"] else "not running"
+    output.say(f"{target.provider} cluster {target.name!r}: {state}")
     if components:
         table = Table(title="control plane")
         for column in ("component", "pid", "port", "alive"):
@@ -170,7 +187,7 @@ def status(
         output.console.print(table)
     if nodes:
         table = Table(title="nodes")
-        for column in ("node", "pool", "zone", "ready"):
+        for column in ("node", "pool", "zone", "ready", "runs"):
             table.add_column(column)
         for row in nodes:
             table.add_row(
@@ -178,5 +195,6 @@ def status(
                 str(row["pool"]),
                 str(row["zone"]),
                 "Ready" if row["ready"] else "-",
+                str(row["runs"]),
             )
         output.console.print(table)

@@ -20,6 +20,7 @@ from citykit.cluster import kind_images
 from citykit.cluster import kind_simulated
 from citykit.cluster.audit_policy import audit_policy
 from citykit.cluster.engine import Progress
+from citykit.cluster.processes import ComponentState
 from citykit.conventions import ARCH_LABEL
 from citykit.conventions import HOST_LABEL
 from citykit.conventions import NODE_TYPE_LABEL
@@ -292,6 +293,30 @@ def _wait_for_nodes(kubeconfig: Path, count: int, progress: Progress) -> None:
         f"{', '.join(not_ready) or 'some never registered'}",
         hint=f"`kubectl --kubeconfig {kubeconfig} describe nodes` says why",
     )
+
+
+def nodes(name: str) -> list[dict[str, Any]] | None:
+    """The kind cluster's nodes as the API server lists them (kind's and kwok's); None when
+    citykit has no such cluster or its API server does not answer."""
+    kubeconfig = state_dir(name) / "kubeconfig"
+    if not kubeconfig.is_file():
+        return None
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    if result.returncode != 0:
+        return None
+    items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
+    return items
+
+
+def simulator(name: str) -> ComponentState | None:
+    """The kwok process playing the cluster's simulated nodes, where it has one."""
+    return kind_simulated.state(state_dir(name))
 
 
 def _ready(node: dict[str, Any]) -> bool:

@@ -38,7 +38,7 @@ STATE_FILE = "kwok.json"
 BINARY = "kwok"
 
 
-def _state(directory: Path) -> ComponentState | None:
+def state(directory: Path) -> ComponentState | None:
     try:
         data = json.loads((directory / STATE_FILE).read_text())
     except (OSError, ValueError):
@@ -48,7 +48,7 @@ def _state(directory: Path) -> ComponentState | None:
 
 
 def running(directory: Path) -> bool:
-    found = _state(directory)
+    found = state(directory)
     return found is not None and found.alive
 
 
@@ -63,7 +63,7 @@ def ensure(directory: Path, kubeconfig: Path, nodes: list[NodeSpec], progress: P
 
 
 def stop(directory: Path) -> None:
-    found = _state(directory)
+    found = state(directory)
     if found is not None and found.alive:
         processes.stop([found], {BINARY: BINARY}, directory)
     (directory / STATE_FILE).unlink(missing_ok=True)

@@ -152,6 +152,14 @@ def test_nodes_are_ready_with_the_profiles_zones(kind_cluster: Kind, environment
         labels = [n["metadata"]["labels"] for n in group]
         assert sorted((x[ZONE_LABEL], x[POOL_LABEL]) for x in labels) == want
         assert all((x.get(RUNTIME_LABEL) == RUNTIME) != simulated for x in labels)
+    # `citykit cluster status` shows the same: kwok alive, which nodes run containers.
+    status = json.loads(
+        _citykit("cluster", "status", "-e", environment, "-o", "json", env={**os.environ}).stdout
+    )
+    assert status["provider"] == "kind" and status["running"], status
+    assert [(c["component"], c["alive"]) for c in status["components"]] == [("kwok", True)]
+    runs = sorted(n["runs"] for n in status["nodes"] if n["ready"])
+    assert runs == ["containers"] * (len(expected) + 1) + ["simulated"] * len(expected)
 
 
 def _pod(name: str, node: str, script: str, image: str, **spec: Any) -> dict[str, Any]:
