@@ -33,6 +33,9 @@ from citykit.input import environment as environments
 
 PYTHON_MINIMUM = (3, 11)  # pyproject.toml: requires-python
 PROBE_SECONDS = 5.0  # a cluster that does not answer in this long is reported unreachable
+# A local binary's own version: no network, but a loaded machine can take seconds to start a
+# 50 MB Go binary (kubectl missed 5 s while CI's clusters ran, and doctor called it missing).
+LOCAL_SECONDS = 30.0
 
 # What each built tool is for; the local control plane's are what `dev` needs.
 TOOL_USES: dict[str, str] = {
@@ -51,7 +54,7 @@ TOOL_USES: dict[str, str] = {
 # -- probes (replaced in tests) -----------------------------------------------------------------
 
 
-def run(command: list[str], timeout: float = PROBE_SECONDS) -> subprocess.CompletedProcess[str]:
+def run(command: list[str], timeout: float = LOCAL_SECONDS) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
 
 

@@ -42,7 +42,7 @@ def machine(monkeypatch, tmp_path):
     monkeypatch.setattr(doctor, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(doctor, "python_version", lambda: (3, 11, 7))
 
-    def run(command, timeout=doctor.PROBE_SECONDS):
+    def run(command, timeout=doctor.LOCAL_SECONDS):
         if command[1:3] == ["version", "--client"]:
             out = json.dumps({"clientVersion": {"gitVersion": "v1.37.2"}})
         else:
