@@ -20,6 +20,7 @@ from citykit.contract.component import Image
 from citykit.contract.component import Port
 from citykit.contract.component import Probe
 from citykit.contract.component import Resources
+from citykit.contract.component import Retention
 from citykit.contract.component import SizingRule
 from citykit.contract.component import TemplateValues
 from citykit.contract.component import Workload
@@ -184,6 +185,7 @@ class Kafka(Component):
         Image("docker.io/apache/kafka", "3.9.0"),
         f'/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$TARGET:{KAFKA_PORT}" --describe '
         "> /backup/topics-$(date +%Y%m%dT%H%M).txt",
+        keep=Retention("topics-*.txt", 14),
     )
     checks = (Check("a message is carried end to end", KAFKA_ROUND_TRIP, timeout=150),)
     workload = Workload(

@@ -16,6 +16,7 @@ from citykit.contract.component import Metrics
 from citykit.contract.component import Port
 from citykit.contract.component import Probe
 from citykit.contract.component import Resources
+from citykit.contract.component import Retention
 from citykit.contract.component import SecretSpec
 from citykit.contract.component import SizingRule
 from citykit.contract.component import TemplateValues
@@ -89,9 +90,9 @@ class Rabbitmq(Component):
     backup = Backup(
         CURL,
         f'curl -fsS -u "$USER:$PASSWORD" "http://$TARGET:{MANAGEMENT_PORT}/api/definitions" '
-        "-o /backup/definitions-$(date +%Y%m%dT%H%M).json && "
-        "ls -1t /backup/definitions-*.json | tail -n +15 | xargs -r rm --",
+        "-o /backup/definitions-$(date +%Y%m%dT%H%M).json",
         (("USER", "credentials", "user"), ("PASSWORD", "credentials", "password")),
+        keep=Retention("definitions-*.json", 14),
     )
     workload = Workload(
         Probe("amqp"),

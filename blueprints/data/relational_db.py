@@ -28,6 +28,7 @@ from citykit.contract.component import Port
 from citykit.contract.component import Probe
 from citykit.contract.component import Resources
 from citykit.contract.component import RestoreDrill
+from citykit.contract.component import Retention
 from citykit.contract.component import SecretSpec
 from citykit.contract.component import SizingRule
 from citykit.contract.component import TemplateValues
@@ -74,7 +75,6 @@ dump=/backup/city-$(date +%Y%m%dT%H%M%S).sql.gz
 { pg_dumpall -h "$TARGET" -U postgres || echo failed > /tmp/dump-failed; } | gzip > "$dump.partial"
 if [ -e /tmp/dump-failed ]; then rm -f "$dump.partial"; echo "pg_dumpall failed"; exit 1; fi
 mv "$dump.partial" "$dump"
-ls -1t /backup/*.sql.gz | tail -n +15 | xargs -r rm --
 echo "wrote $dump ($(wc -c < "$dump") bytes)"
 """
 # The drill's marker lives in its own database, "citykit-verify" (one row: the last drill's).
@@ -175,6 +175,7 @@ class Postgis(Component):
         SPILO,
         POSTGIS_BACKUP,
         PASSWORD_ENV,
+        keep=Retention("city-*.sql.gz", 14),
         drill=RestoreDrill(
             POSTGIS_DRILL_MARK,
             POSTGIS_DRILL_RESTORE,

@@ -22,6 +22,7 @@ from citykit.contract.component import Metrics
 from citykit.contract.component import Port
 from citykit.contract.component import Probe
 from citykit.contract.component import Resources
+from citykit.contract.component import Retention
 from citykit.contract.component import SecretSpec
 from citykit.contract.component import SizingRule
 from citykit.contract.component import TemplateValues
@@ -157,6 +158,8 @@ class Loki(Component):
         f'curl -fsS -G "http://$TARGET:{HTTP_PORT}/loki/api/v1/query_range" '
         "--data-urlencode 'query={stream=\"audit\"}' --data-urlencode limit=5000 "
         "--data-urlencode since=24h -o /backup/audit-$(date +%Y%m%dT%H%M).json",
+        # One export a night, kept for the audit stream's 180 days.
+        keep=Retention("audit-*.json", monitoring.AUDIT_RETENTION_DAYS),
     )
     checks = (Check("accepts a pushed log line and returns it", LOKI_ROUND_TRIP),)
     workload = Workload(

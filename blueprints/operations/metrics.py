@@ -23,6 +23,7 @@ from citykit.contract.component import Metrics
 from citykit.contract.component import Port
 from citykit.contract.component import Probe
 from citykit.contract.component import Resources
+from citykit.contract.component import Retention
 from citykit.contract.component import SizingRule
 from citykit.contract.component import TemplateValues
 from citykit.contract.component import Workload
@@ -168,6 +169,7 @@ class Prometheus(Component):
         f'curl -fsS -G "http://$TARGET:{HTTP_PORT}/federate" '
         '--data-urlencode "match[]={job=~".+"}" '
         "-o /backup/federate-$(date +%Y%m%dT%H%M).txt",
+        keep=Retention("federate-*.txt", 14),
     )
     checks = (
         Check("every scrape target of a real component is up", PROMETHEUS_TARGETS_UP, timeout=180),

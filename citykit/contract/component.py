@@ -35,6 +35,7 @@ from citykit.contract.declarations import Port as Port
 from citykit.contract.declarations import Probe as Probe
 from citykit.contract.declarations import Resources as Resources
 from citykit.contract.declarations import RestoreDrill as RestoreDrill
+from citykit.contract.declarations import Retention as Retention
 from citykit.contract.declarations import SecretSpec as SecretSpec
 from citykit.contract.declarations import Workload as Workload
 from citykit.contract.layers import Layer

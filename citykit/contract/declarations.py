@@ -199,16 +199,38 @@ class RestoreDrill:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """Which backup files a run keeps: the newest `copies` files under /backup matching
+    `pattern` (a shell glob of file names); older ones are removed after a successful run."""
+
+    pattern: str
+    copies: int
+
+    def __post_init__(self) -> None:
+        # Expanded by the shell unquoted (it is a glob): letters, digits, . _ - and * only.
+        if not self.pattern or not set(self.pattern) <= _GLOB_CHARACTERS:
+            raise ValueError(f"retention pattern {self.pattern!r}: letters, digits, . _ - * only")
+        if self.copies < 1:
+            raise ValueError(f"retention of {self.copies} copies: keep at least one")
+
+
+_GLOB_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-*")
+
+
+@dataclass(frozen=True)
 class Backup:
     """How a stateful component's data is copied to its backup volume. The operations system
     turns this into a CronJob and a claim (`<name>-backup`) in the component's namespace.
     `script` runs under /bin/sh with TARGET (the component's service host) and the `secret_env`
-    variables set; it writes under /backup."""
+    variables set; it writes under /backup. A script that writes a new file each run declares
+    how many it keeps (`keep`), or the volume fills up night after night; one that refreshes
+    the same files (a mirror) needs none."""
 
     image: Image
     script: str
     secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, secret suffix, key)
     drill: RestoreDrill | None = None
+    keep: Retention | None = None
 
 
 @dataclass(frozen=True)

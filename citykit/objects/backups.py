@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from citykit.contract.component import Backup
 from citykit.conventions import backup_name
 from citykit.conventions import secret_name
 from citykit.conventions import service_host
@@ -74,7 +75,7 @@ def backups(
                                 {
                                     "name": "backup",
                                     "image": image,
-                                    "command": ["/bin/sh", "-c", backup.script],
+                                    "command": ["/bin/sh", "-c", backup_script(backup)],
                                     "env": env,
                                     # The copy goes to the backup claim; scratch space
                                     # is for the tools' own temporary files.
@@ -107,3 +108,22 @@ def backups(
         },
     }
     return [*objects, claim, job]
+
+
+def backup_script(backup: Backup, directory: str = "/backup") -> str:
+    """The declared script; with a retention, then (once it succeeded) the removal of the
+    matching files beyond the newest `copies`. The script runs in a subshell of its own, so an
+    `exit` in it ends only the copy and its status is the Job's; the subshell is not the left of
+    an `&&`, where `set -e` inside it would be ignored."""
+    if backup.keep is None:
+        return backup.script
+    keep = backup.keep
+    return (
+        f"(\n{backup.script.strip()}\n)\n"
+        "status=$?\n"
+        'if [ "$status" -eq 0 ]; then\n'
+        f"  ls -1t {directory}/{keep.pattern} 2>/dev/null | tail -n +{keep.copies + 1} "
+        "| xargs -r rm --\n"
+        "fi\n"
+        'exit "$status"\n'
+    )

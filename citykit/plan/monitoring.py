@@ -15,7 +15,8 @@ from citykit.conventions import service_host
 from citykit.plan.planned import Plan
 from citykit.plan.planned import PlannedComponent
 
-AUDIT_RETENTION = "4320h"  # 180 days: 等保 level 3 keeps security audit records >= 6 months
+AUDIT_RETENTION_DAYS = 180  # 等保 level 3 keeps security audit records >= 6 months
+AUDIT_RETENTION = f"{AUDIT_RETENTION_DAYS * 24}h"
 DEFAULT_RETENTION = "720h"
 # The external label that tells the replicas of an HA Prometheus pair apart (their series would
 # otherwise collide wherever they meet); its value is the pod's name.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,51 @@ def test_every_stateful_component_is_backed_up() -> None:
         if unit.component.cls.stateful:
             assert ("CronJob", f"{unit.component.name}-backup") in names, unit.component.name
             assert ("PersistentVolumeClaim", f"{unit.component.name}-backup") in names
+
+
+def test_backups_that_write_a_new_file_each_run_keep_only_the_newest(tmp_path: Path) -> None:
+    """A script writing dated files declares a retention (else the volume fills up night after
+    night); the CronJob's script then removes the oldest beyond it, and only after a successful
+    copy; a failed copy keeps everything and fails the Job."""
+    from citykit.catalog import load_catalog
+    from citykit.contract.component import Backup
+    from citykit.contract.component import Image
+    from citykit.contract.component import Retention
+    from citykit.objects.backups import backup_script
+
+    for cls in load_catalog().components():
+        if cls.backup is not None and "$(date" in cls.backup.script:
+            assert cls.backup.keep is not None, cls.name
+            assert cls.backup.keep.copies >= 14, cls.name
+    logs = next(c for c in load_catalog().components() if c.name == "loki")
+    assert logs.backup is not None and logs.backup.keep is not None
+    assert logs.backup.keep.copies == operations.AUDIT_RETENTION_DAYS
+
+    directory = tmp_path / "backup"
+    directory.mkdir()
+    for day in range(1, 6):
+        path = directory / f"dump-0{day}.gz"
+        path.write_text("old")
+        os.utime(path, (day * 86400, day * 86400))
+    (directory / "other.txt").write_text("not a dump")
+
+    def run(script: str) -> int:
+        backup = Backup(Image("x", "1"), script, keep=Retention("dump-*.gz", 3))
+        command = backup_script(backup, str(directory))
+        return subprocess.run(["sh", "-c", command], check=False, timeout=30).returncode
+
+    # `set -e` inside the script still stops it: the retention never runs after a failure.
+    assert run(f"set -eu\nfalse\ntouch {directory}/dump-99.gz") == 1
+    assert len(list(directory.glob("dump-*.gz"))) == 5
+    assert run(f"set -eu\necho new > {directory}/dump-06.gz") == 0
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "dump-04.gz",
+        "dump-05.gz",
+        "dump-06.gz",
+        "other.txt",
+    ]
+    with pytest.raises(ValueError, match="letters, digits"):
+        Retention("*; rm -rf /", 3)
 
 
 def test_department_metering_labels_on_tenants() -> None:

@@ -10,6 +10,7 @@ from citykit import compiler
 from citykit.catalog import load_catalog
 from citykit.compiler import Compiled
 from citykit.contract.component import Check
+from citykit.objects.backups import backup_script
 from citykit.verify import checks
 from citykit.verify import probe
 from citykit.verify.checks import PodResult
@@ -201,7 +202,7 @@ def test_every_declared_check_is_valid_shell(tmp_path: Any) -> None:
         if cls.backup is not None and cls.backup.drill is not None:
             scripts += [cls.backup.drill.mark, cls.backup.drill.restore]
         if cls.backup is not None:
-            scripts.append(cls.backup.script)
+            scripts.append(backup_script(cls.backup))  # as the CronJob runs it
         for index, script in enumerate(scripts):
             path = tmp_path / f"{cls.name}-{index}.sh"
             path.write_text(script)
