@@ -151,6 +151,7 @@ def drill_component(
     access: ClusterAccess,
     component: PlannedComponent,
     run_id: str,
+    watch: runner.PodWatch,
     say: Callable[[str], None],
 ) -> Outcome:
     plan = compiled.plan
@@ -177,6 +178,7 @@ def drill_component(
     say(f"restore drill {component.name}: writing the marker")
     mark = runner.run_pod(
         access,
+        watch,
         PodRun(
             probe.pod(
                 plan,
@@ -202,6 +204,7 @@ def drill_component(
     say(f"restore drill {component.name}: restoring into a scratch instance")
     restore = runner.run_pod(
         access,
+        watch,
         PodRun(
             probe.pod(
                 plan,
@@ -237,26 +240,27 @@ def run(compiled: Compiled, *, layer: str | None, say: Callable[[str], None]) ->
     run_id = time.strftime("%H%M%S", time.gmtime())
     outcomes: list[Outcome] = []
     try:
-        for component in drillable(plan):
-            if layer is not None and component.layer.key != layer:
-                continue
-            cronjob = _live_cronjob(access, component)
-            reason = _skip_reason(plan, cronjob, runs, real_nodes)
-            if reason is not None:
-                status, _, detail = reason.partition(": ")
-                outcomes.append(
-                    Outcome(
-                        component.name,
-                        component.layer.key,
-                        CHECK,
-                        "failed" if status == "failed" else "skipped",
-                        reason if status != "failed" else detail,
-                        0.0,
-                        "drill",
+        with runner.PodWatch(access, plan.slug) as watch:
+            for component in drillable(plan):
+                if layer is not None and component.layer.key != layer:
+                    continue
+                cronjob = _live_cronjob(access, component)
+                reason = _skip_reason(plan, cronjob, runs, real_nodes)
+                if reason is not None:
+                    status, _, detail = reason.partition(": ")
+                    outcomes.append(
+                        Outcome(
+                            component.name,
+                            component.layer.key,
+                            CHECK,
+                            "failed" if status == "failed" else "skipped",
+                            reason if status != "failed" else detail,
+                            0.0,
+                            "drill",
+                        )
                     )
-                )
-                continue
-            outcomes.append(drill_component(compiled, access, component, run_id, say))
+                    continue
+                outcomes.append(drill_component(compiled, access, component, run_id, watch, say))
     finally:
         runner.sweep(access, plan.slug, wait=True)
     _record(plan, outcomes)

@@ -5,6 +5,7 @@ the run takes away anything an interrupted run left."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,8 @@ from citykit.verify.checks import PodRun
 
 PARALLEL_PODS = 6
 POLL_SECONDS = 1.0
+# Beyond a pod's own deadline (activeDeadlineSeconds), for the kubelet to report it ended.
+GRACE_SECONDS = 15
 # Waiting reasons that will not go away by waiting: report them at once.
 STUCK = {
     "ErrImageNeverPull",
@@ -71,7 +74,77 @@ def sweep(access: ClusterAccess, slug: str, *, wait: bool = False) -> None:
     )
 
 
-def run_pod(access: ClusterAccess, pod: PodRun) -> PodResult:
+class PodWatch:
+    """The state of every probe pod of one city, read by one `kubectl get pods` a second however
+    many pods run at once, and only while one is waited for. A poll per pod started six kubectl
+    processes a second during a run; on two cores that starved the probes being waited for,
+    until they missed their deadlines."""
+
+    def __init__(self, access: ClusterAccess, slug: str) -> None:
+        self._access = access
+        self._selector = f"{VERIFY_LABEL}={slug}"
+        self._pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self._polls = 0
+        self._waiting = 0
+        self._changed = threading.Condition()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="verify-pod-watch", daemon=True)
+
+    def __enter__(self) -> PodWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._stopped.set()
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while True:
+            with self._changed:
+                while not self._waiting and not self._stopped.is_set():
+                    self._changed.wait()
+            if self._stopped.is_set():
+                return
+            got = kubectl(
+                self._access, "get", "pods", "--all-namespaces", "-l", self._selector, "-o", "json"
+            )
+            if got.returncode == 0:
+                pods = {
+                    (pod["metadata"]["namespace"], pod["metadata"]["name"]): pod
+                    for pod in json.loads(got.stdout).get("items", [])
+                }
+                with self._changed:
+                    self._pods = pods
+                    self._polls += 1
+                    self._changed.notify_all()
+            self._stopped.wait(POLL_SECONDS)
+
+    def wait(self, namespace: str, name: str, deadline: float) -> tuple[int | None, str] | None:
+        """(exit code, reason) once the pod has ended or is stuck; None at the deadline."""
+        with self._changed:
+            # The snapshot at hand was taken before the pod was created: wait for a newer one.
+            seen = self._polls
+            self._waiting += 1
+            self._changed.notify_all()
+            try:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._changed.wait(remaining)
+                    if self._polls != seen:
+                        seen = self._polls
+                        pod = self._pods.get((namespace, name))
+                        state = _state(pod) if pod is not None else None
+                        if state is not None:
+                            return state
+            finally:
+                self._waiting -= 1
+
+
+def run_pod(access: ClusterAccess, watch: PodWatch, pod: PodRun) -> PodResult:
     """Create the pod, wait until it ends (or its deadline), read its output, delete it."""
     started = time.monotonic()
     namespace = pod.manifest["metadata"]["namespace"]
@@ -81,17 +154,11 @@ def run_pod(access: ClusterAccess, pod: PodRun) -> PodResult:
     reason = ""
     exit_code: int | None = None
     try:
-        deadline = started + pod.timeout + 15
-        while time.monotonic() < deadline:
-            got = kubectl(access, "get", "pod", "-n", namespace, pod.name, "-o", "json")
-            if got.returncode == 0:
-                state = _state(json.loads(got.stdout))
-                if state is not None:
-                    exit_code, reason = state
-                    break
-            time.sleep(POLL_SECONDS)
-        else:
+        state = watch.wait(namespace, pod.name, started + pod.timeout + GRACE_SECONDS)
+        if state is None:
             reason = f"timed out after {pod.timeout}s"
+        else:
+            exit_code, reason = state
         logs = kubectl(access, "logs", "-n", namespace, pod.name, "--tail=40")
         output = logs.stdout if logs.returncode == 0 else ""
     finally:
@@ -140,8 +207,8 @@ def verify(
     sweep(access, plan.slug)
     results: dict[str, PodResult] = {}
     try:
-        with ThreadPoolExecutor(max_workers=PARALLEL_PODS) as pool:
-            futures = {pool.submit(run_pod, access, pod): pod for pod in work.pods}
+        with PodWatch(access, plan.slug) as watch, ThreadPoolExecutor(PARALLEL_PODS) as pool:
+            futures = {pool.submit(run_pod, access, watch, pod): pod for pod in work.pods}
             for future in as_completed(futures):
                 results[futures[future].name] = future.result()
                 if done is not None:
