@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,36 @@ def test_local_refs_are_named_by_component_key_and_version() -> None:
 # -- recipes and the cache -------------------------------------------------------------------------
 def _targets() -> list[build.Target]:
     return build.targets(load_catalog().components())
+
+
+def test_build_all_makes_the_base_once_then_builds_two_at_a_time_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITYKIT_CACHE_DIR", str(tmp_path))
+    chosen = _targets()[:5]
+    events: list[str] = []
+    running: set[str] = set()
+    overlapped = threading.Event()
+    lock = threading.Lock()
+
+    def fake_build(target: build.Target, progress: object = None) -> build.Built:
+        with lock:
+            events.append(target.name)
+            running.add(target.name)
+            if len(running) > 1:
+                overlapped.set()
+        overlapped.wait(timeout=5)  # the second build starts while the first runs
+        with lock:
+            running.discard(target.name)
+        return build.Built(target, tmp_path / target.name, "built", 0.0, 0)
+
+    monkeypatch.setattr(build, "build", fake_build)
+    monkeypatch.setattr(debian, "need_root", lambda: None)
+    monkeypatch.setattr(debian, "base", lambda log, source=None: events.append("base"))
+    results = build.build_all(chosen)
+    assert [r.target for r in results] == chosen
+    assert events[0] == "base" and events.count("base") == 1
+    assert overlapped.is_set()
 
 
 def test_cache_key_follows_the_recipe_not_the_clock(

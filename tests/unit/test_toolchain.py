@@ -11,6 +11,7 @@ import pytest
 from citykit import go_build
 from citykit import toolchain
 from citykit.catalog import load_catalog
+from citykit.errors import OperationFailed
 
 MINIO_BUILDS = (
     # tool, module, release, pseudo-version, commit, the upstream image it replaces
@@ -93,7 +94,8 @@ def test_the_engine_tools_are_built_as_upstream_builds_them(tmp_path: Path) -> N
     # A tool without tags builds with the command it always had.
     etcd = toolchain.BY_NAME["etcd"]
     assert go_build.build_command("go", etcd, tmp_path / "etcd") == [
-        *("go", "build", "-ldflags=-s -w", "-o", str(tmp_path / "etcd"), etcd.package)
+        *("go", "build", "-gcflags=all=-dwarf=false", "-ldflags=-s -w"),
+        *("-o", str(tmp_path / "etcd"), etcd.package),
     ]
     for tool in (dockerd, runc, toolchain.BY_NAME["kind"]):
         go_mod = (toolchain.TOOLS_SRC / tool.group / "go.mod").read_text()
@@ -116,3 +118,27 @@ def test_runc_stays_off_the_path_the_real_node_runs_with(
     go_build.link_all()
     assert (toolchain.bin_dir() / "kind").resolve() == toolchain.BY_NAME["kind"].binary
     assert not (toolchain.bin_dir() / "runc").exists()
+
+
+def test_install_builds_the_longest_modules_first_and_every_module_despite_a_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CITYKIT_CACHE_DIR", str(tmp_path))
+    started: list[str] = []
+
+    def build_group(group: str, tools: list[toolchain.Tool], log: Path) -> None:
+        started.append(group)
+        if group == "kwok":
+            raise OperationFailed("kwok did not build")
+        for tool in tools:
+            tool.home.mkdir(parents=True)
+            tool.binary.write_text("#!/bin/sh\n")
+            tool.binary.chmod(0o755)
+
+    monkeypatch.setattr(go_build, "_build_group", build_group)
+    monkeypatch.setattr(go_build, "BUILDS_AT_ONCE", 1)  # the order, without a race
+    with pytest.raises(OperationFailed, match="kwok"):
+        go_build.install()
+    assert started[:3] == ["kubernetes", "provider", "pulumi"]
+    assert sorted(started) == sorted({tool.group for tool in toolchain.TOOLS})
+    assert [tool.name for tool in toolchain.missing()] == ["kwok"]
