@@ -127,8 +127,8 @@ def cluster_images(say: Callable[[str], None]) -> dict[str, Path]:
         PROVISIONER_REF, "local-path-provisioner", toolchain.LOCAL_PATH_VERSION
     )
     say("building the kind node's system images (kube-proxy, local-path helper)")
-    for target in (KUBE_PROXY, HELPER):
-        archives[target.ref] = build.build(target).archive
+    for built in build.build_all((KUBE_PROXY, HELPER)):
+        archives[built.target.ref] = built.archive
     # pause, CoreDNS of the real node (unused here) and kube-router, shared with the real node.
     for archive in addon_archives(say):
         archives[_archive_ref(archive)] = archive

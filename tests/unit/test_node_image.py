@@ -180,10 +180,11 @@ def _fake_cluster_images(monkeypatch: pytest.MonkeyPatch, directory: Path) -> di
 
     class Built:
         def __init__(self, target: build.Target) -> None:
+            self.target = target
             self.archive = archive(target.ref)
 
     monkeypatch.setattr(node_image, "_tool_image", lambda ref, tool, version: archive(ref))
-    monkeypatch.setattr(build, "build", Built)
+    monkeypatch.setattr(build, "build_all", lambda targets: [Built(t) for t in targets])
     monkeypatch.setattr(
         node_image, "addon_archives", lambda say: [archive(PAUSE_REF), archive(NETPOL_REF)]
     )
