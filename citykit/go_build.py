@@ -130,6 +130,41 @@ def build_command(go: str, tool: Tool, output: Path) -> list[str]:
     ]
 
 
+def patched_sources(tool: Tool, group: str) -> dict[tuple[str, str], str]:
+    """(module, file in it) -> its patched text, for every file the tool's patches change."""
+    patched: dict[tuple[str, str], str] = {}
+    for patch in tool.patches:
+        key = (patch.module, patch.path)
+        text = (
+            patched.get(key)
+            or (module_dir(group, patch.module, tool.version) / patch.path).read_text()
+        )
+        found = text.count(patch.find)
+        if found != 1:
+            raise OperationFailed(
+                f"{tool.name}: the patch of {patch.module}@{tool.version}/{patch.path} "
+                f"({patch.why}) does not apply: its text occurs {found} times, not once",
+                hint="update the Patch in citykit/toolchain.py to this version's source",
+            )
+        patched[key] = text.replace(patch.find, patch.replace)
+    return patched
+
+
+def _apply_patches(group: str, tools: list[Tool], work: Path, log: Path) -> None:
+    """Build against patched copies of the modules the tools' patches change: each module is
+    copied out of the module cache (which Go never lets a build change, `-overlay` included)
+    and patched, and the work copy's go.mod points at it with a `replace`."""
+    for tool in tools:
+        for (module, path), text in patched_sources(tool, group).items():
+            copy = work / "patched" / module.replace("/", "_")
+            if not copy.exists():
+                shutil.copytree(module_dir(group, module, tool.version), copy)
+                for entry in [copy, *copy.rglob("*")]:
+                    entry.chmod(entry.stat().st_mode | 0o200)  # the cache's files are read-only
+                _run([_go(), "mod", "edit", f"-replace={module}=./patched/{copy.name}"], work, log)
+            (copy / path).write_text(text)
+
+
 def build_env(tool: Tool) -> dict[str, str] | None:
     """CGO set where the recipe decides it; otherwise Go's default (on where a C compiler is)."""
     if tool.static:
@@ -154,6 +189,7 @@ def _build_group(group: str, tools: list[Tool], log: Path) -> None:
         shutil.copytree(source, work)
         if group == "provider":
             _prepare_provider(work, log)
+        _apply_patches(group, tools, work, log)
         out = Path(tmp) / "out"
         out.mkdir()
         for tool in tools:

@@ -98,6 +98,41 @@ def _minio_ldflags(module: str, release: str, commit: str) -> str:
 
 
 @dataclass(frozen=True)
+class Patch:
+    """One change to an upstream file, made at build time in a copy of its module (go_build):
+    `find` must occur in the file exactly once, or the build stops."""
+
+    module: str  # the Go module, at the tool's version
+    path: str  # the file, relative to the module's root
+    find: str
+    replace: str
+    why: str
+
+
+# kube-router's policy controller runs a full sync (iptables-save, rebuild, iptables-restore of
+# every pod's chains) for every pod event in the cluster, back to back while pods change. On a
+# kind cluster of nine nodes on two cores that took half of both cores while verify's probe pods
+# came and went. After each sync the patched controller waits this long, so the events of those
+# seconds are handled by one sync; verify's allowed flows are retried for about 40 s.
+NETPOL_SYNC_PAUSE_SECONDS = 3
+_KUBE_ROUTER_MODULE = "github.com/cloudnativelabs/kube-router/v2"
+_NETPOL_SYNC_PAUSE = Patch(
+    _KUBE_ROUTER_MODULE,
+    "pkg/controllers/netpol/network_policy_controller.go",
+    find="\t\t\t\tnpc.fullPolicySync() // fullPolicySync() is a blocking request here\n",
+    replace=(
+        "\t\t\t\tnpc.fullPolicySync() // fullPolicySync() is a blocking request here\n"
+        "\t\t\t\tselect { // citykit: the requests of the next seconds make one sync\n"
+        "\t\t\t\tcase <-stopCh:\n"
+        "\t\t\t\t\treturn\n"
+        f"\t\t\t\tcase <-time.After({NETPOL_SYNC_PAUSE_SECONDS} * time.Second):\n"
+        "\t\t\t\t}\n"
+    ),
+    why="one policy sync per few seconds of pod events, not one per event",
+)
+
+
+@dataclass(frozen=True)
 class Tool:
     name: str  # the binary's name
     group: str  # tools/<group>: the Go module it is built from
@@ -114,6 +149,7 @@ class Tool:
     # Linked into bin_dir(), which is first on the PATH of the processes citykit starts. Off for
     # a tool that would shadow the host's own (runc: the real node's containerd runs Debian's).
     on_path: bool = True
+    patches: tuple[Patch, ...] = ()
 
     def __post_init__(self) -> None:
         if self.static and self.cgo:
@@ -130,6 +166,8 @@ class Tool:
             recipe += f"|tags={','.join(self.tags)}"
         if self.cgo:
             recipe += "|cgo"
+        for patch in self.patches:
+            recipe += f"|patch={patch.module}/{patch.path}:{patch.find}->{patch.replace}"
         return hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
     @property
@@ -181,12 +219,13 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "kube-router",
         "kube-router",
-        "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+        f"{_KUBE_ROUTER_MODULE}/cmd/kube-router",
         KUBE_ROUTER_VERSION,
         "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version="
         f"{KUBE_ROUTER_VERSION} "
         f"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate={_KUBE_BUILD_DATE}",
         static=True,
+        patches=(_NETPOL_SYNC_PAUSE,),
     ),
     # cert-manager's controller for the real node (its image): upstream's cmd/controller module,
     # copied into tools/cert-manager because the module proxy does not serve it (see README).

@@ -4,6 +4,7 @@ constants that must agree."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,21 @@ def test_install_builds_the_longest_modules_first_and_every_module_despite_a_fai
     assert started[:3] == ["kubernetes", "provider", "pulumi"]
     assert sorted(started) == sorted({tool.group for tool in toolchain.TOOLS})
     assert [tool.name for tool in toolchain.missing()] == ["kwok"]
+
+
+def test_kube_routers_patch_applies_to_its_pinned_source_once() -> None:
+    """The policy controller's sync pause is a patch of upstream's file at build time: it must
+    find its text in the pinned version, and change the build recipe (so it is rebuilt)."""
+    tool = toolchain.BY_NAME["kube-router"]
+    (patch,) = tool.patches
+    patched = go_build.patched_sources(tool, tool.group)
+    assert list(patched) == [(patch.module, patch.path)]
+    module = go_build.module_dir(tool.group, patch.module, tool.version)
+    upstream = (module / patch.path).read_text()
+    assert patched[(patch.module, patch.path)] == upstream.replace(patch.find, patch.replace)
+    pause = f"time.After({toolchain.NETPOL_SYNC_PAUSE_SECONDS} * time.Second)"
+    assert pause in patched[(patch.module, patch.path)] and pause not in upstream
+    assert replace(tool, patches=()).fingerprint != tool.fingerprint
+    stale = replace(patch, find="no such line\n")
+    with pytest.raises(OperationFailed, match="does not apply"):
+        go_build.patched_sources(replace(tool, patches=(stale,)), tool.group)
