@@ -150,10 +150,23 @@ def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def real_workers(nodes: list[NodeSpec], plan: Plan | None) -> list[NodeSpec]:
+    """The node specs kind makes a container for. Where kwok plays every pool
+    (simulates_the_rest), only pods of local images land on kind's workers, so a worker of a
+    pool where none runs would run nothing of the city: its containerd, kubelet, kube-proxy and
+    kube-router would only take CPU (five of staging's eight workers, on two cores). kind then
+    makes the workers of the pools where local images run, verify's probe pool among them."""
+    if plan is None or not plan.environment.simulates_the_rest:
+        return nodes
+    pools: set[str] = set().union(*kind_images.wanted(plan).values())
+    return [spec for spec in nodes if spec.pool in pools]
+
+
 def config(name: str, nodes: list[NodeSpec], plan: Plan | None, audit_dir: Path) -> dict[str, Any]:
-    """The kind Cluster object: one control plane plus a worker per simulated node spec."""
+    """The kind Cluster object: one control plane plus a worker per node spec that needs a real
+    node (real_workers)."""
     simulated = plan is not None and plan.environment.simulates_the_rest
-    workers = [_worker(spec, simulated) for spec in nodes]
+    workers = [_worker(spec, simulated) for spec in real_workers(nodes, plan)]
     nodes_config = [_control_plane(audit_dir), *workers]
     for node in nodes_config:
         node["image"] = NODE_REF
@@ -190,9 +203,11 @@ def create(
     audit_dir.mkdir(parents=True, exist_ok=True)
     (audit_dir / "policy.yaml").write_text(yaml.safe_dump(audit_policy(plan), sort_keys=True))
     config_file = directory / "kind.yaml"
-    config_file.write_text(yaml.safe_dump(config(name, nodes, plan, audit_dir), sort_keys=False))
+    cluster_config = config(name, nodes, plan, audit_dir)
+    config_file.write_text(yaml.safe_dump(cluster_config, sort_keys=False))
     kubeconfig = directory / "kubeconfig"
-    progress(f"creating kind cluster {name!r} ({len(nodes) + 1} nodes)")
+    count = len(cluster_config["nodes"])
+    progress(f"creating kind cluster {name!r} ({count} nodes)")
     result = subprocess.run(
         [
             str(kind),
@@ -217,7 +232,7 @@ def create(
             f"kind create cluster failed:\n{result.stderr.strip()}",
             hint=f"the config is in {config_file}; `citykit cluster down` takes back what was made",
         )
-    _wait_for_nodes(kubeconfig, len(nodes) + 1, progress)
+    _wait_for_nodes(kubeconfig, count, progress)
     if plan is not None and plan.environment.simulates_the_rest:
         kind_simulated.ensure(directory, kubeconfig, nodes, progress)
     return kubeconfig

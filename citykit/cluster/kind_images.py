@@ -6,7 +6,7 @@ pools of the components that use it; the verify probe to the general pool, where
 It is imported the way `kind load` does (`ctr images import` in the node), then the imported
 layer blobs are dropped: containerd has unpacked them into snapshots, which is all a container
 needs (containerd's own `discard_unpacked_layers` does the same for pulled images). That halves
-the disk eight nodes take; the whole staging city's images are gigabytes per node."""
+the disk the nodes take; the whole staging city's images are gigabytes per node."""
 
 from __future__ import annotations
 
@@ -82,6 +82,16 @@ def ensure_loaded(plan: Plan, kubeconfig: Path, running: engine.Engine, progress
         return len(missing)
 
     nodes = _real_nodes(kubeconfig)
+    unserved = sorted(set().union(*needed.values()) - set(nodes.values()))
+    if unserved:
+        # kind makes real workers only for the pools where local images ran when it was created
+        # (kind.real_workers); the profile has changed since.
+        raise OperationFailed(
+            f"the kind cluster has no real node of the pool(s) {', '.join(unserved)}, where "
+            "components with local images now run",
+            hint=f"`citykit cluster down -e {plan.environment.name}`, then `citykit up` creates "
+            "the cluster again with real nodes of those pools",
+        )
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         loaded = sum(pool.map(load, nodes.keys(), nodes.values()))
     if loaded:

@@ -142,22 +142,41 @@ def test_inotify_limits_are_only_raised(tmp_path: Path) -> None:
 
 def test_kind_workers_run_only_local_images_where_kwok_plays_the_rest(tmp_path: Path) -> None:
     """staging uses local images on kind: its workers carry the runtime label and taint (so only
-    pods of local images land there) besides their pool's; without local images (prod) they are
-    plain pool nodes that run everything."""
+    pods of local images land there) besides their pool's, and kind makes workers only for the
+    pools where local images run (the example's are all general); kwok plays every pool. Without
+    local images (prod) every pool member is a plain kind worker that runs everything."""
     staging = compiler.plan(EXAMPLE, "staging")
     assert staging.environment.simulates_the_rest
-    _, *workers = kind.config("c", providers.nodes_for(staging), staging, tmp_path)["nodes"]
+    nodes = providers.nodes_for(staging)
+    _, *workers = kind.config("c", nodes, staging, tmp_path)["nodes"]
+    assert len(workers) == len([n for n in nodes if n.pool == "general"]) < len(nodes)
     for worker in workers:
         assert worker["labels"][RUNTIME_LABEL] == RUNTIME
+        assert worker["labels"][POOL_LABEL] == "general"
         (patch,) = worker["kubeadmConfigPatches"]
         taints = yaml.safe_load(patch)["nodeRegistration"]["taints"]
-        assert taints[0] == {"key": RUNTIME_LABEL, "value": RUNTIME, "effect": "NoSchedule"}
-        pool = worker["labels"][POOL_LABEL]
-        assert (len(taints) == 2) == (pool != "general"), worker
+        assert taints == [{"key": RUNTIME_LABEL, "value": RUNTIME, "effect": "NoSchedule"}]
     prod = compiler.plan(EXAMPLE, "prod")
     assert not prod.environment.simulates_the_rest
     _, *workers = kind.config("c", providers.nodes_for(prod), prod, tmp_path)["nodes"]
+    assert len(workers) == len(providers.nodes_for(prod))
     assert all(RUNTIME_LABEL not in w["labels"] for w in workers)
+
+
+def test_a_pool_without_a_real_node_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster made when no local image ran in a pool, whose profile now runs one there: `up`
+    says which pool lacks a real node and how to remake the cluster, instead of leaving the pods
+    Pending."""
+    from citykit.cluster import kind_images
+    from citykit.errors import OperationFailed
+
+    staging = compiler.plan(EXAMPLE, "staging")
+    monkeypatch.setattr(kind_images.node_images, "require_built", lambda plan: None)
+    monkeypatch.setattr(kind_images, "_real_nodes", lambda kubeconfig: {"c-worker": "edge"})
+    with pytest.raises(OperationFailed) as error:
+        kind_images.ensure_loaded(staging, Path("kubeconfig"), None, lambda _: None)  # type: ignore[arg-type]
+    assert "no real node of the pool(s) general" in error.value.message
+    assert "cluster down -e staging" in str(error.value.hint)
 
 
 def test_local_images_go_to_the_real_nodes_of_their_pool() -> None:
