@@ -1,4 +1,4 @@
-"""End-to-end tier: a real API server for the whole session.
+"""End-to-end tier: a real API server for the tier (torn down after its last test).
 
 Either the cluster given by `CITYKIT_E2E_KUBECONFIG` / `KUBECONFIG` (when it answers), or a local
 simulated cluster started here once, in a private state directory, named as the dev environment
@@ -44,7 +44,7 @@ def _reachable(kubeconfig: Path) -> bool:
     return result.returncode == 0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_kubectl()
     given = os.environ.get("CITYKIT_E2E_KUBECONFIG") or os.environ.get("KUBECONFIG")

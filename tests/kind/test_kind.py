@@ -9,8 +9,8 @@ in real containers on kind's nodes, and `citykit verify` passes. `citykit cluste
 container, network or volume in the engine.
 
 One cluster for the module, under its own name (an environment file extending staging), so a
-user's own staging cluster is never touched. It runs in the e2e worker; missing tools are a
-failure, never a skip."""
+user's own staging cluster is never touched. It runs in the e2e tier's worker, after that tier
+(tests/conftest.py); missing tools are a failure, never a skip."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import pytest
 from citykit import compiler
 from citykit import toolchain
 from citykit.cluster import engine
+from citykit.cluster import kind
 from citykit.cluster import providers
 from citykit.cluster.kind import state_dir
 from citykit.conventions import LONG_RUNNING_KINDS
@@ -41,7 +42,8 @@ from citykit.images import build
 from citykit.verify.probe import PROBE_TARGET
 from tests.conftest import EXAMPLE
 
-pytestmark = pytest.mark.kind
+# Also an end-to-end test: `make e2e` (`-m e2e`) runs it.
+pytestmark = [pytest.mark.kind, pytest.mark.e2e]
 
 CLI = [sys.executable, "-m", "citykit.cli"]
 NAME = "citykit-kind-tier"
@@ -137,17 +139,20 @@ def kind_cluster(environment: str) -> Iterator[Kind]:
 
 
 def test_nodes_are_ready_with_the_profiles_zones(kind_cluster: Kind, environment: str) -> None:
-    """kind's workers and kwok's nodes both match the profile's pools and zones; kind's carry
-    the runtime label (and taint) that only pods of local images select."""
+    """kwok's nodes match the profile's pools and zones; kind's workers are those of the pools
+    where local images run (the example's: general) and carry the runtime label (and taint) that
+    only pods of local images select."""
     nodes = json.loads(kind_cluster.kubectl("get", "nodes", "-o", "json"))["items"]
-    expected = providers.target(EXAMPLE, environment, None, None).nodes
-    assert len(nodes) == 2 * len(expected) + 1  # kind's workers, kwok's, the control plane
+    target = providers.target(EXAMPLE, environment, None, None)
+    expected, real = target.nodes, kind.real_workers(target.nodes, target.plan)
+    assert {spec.pool for spec in real} == {"general"} and len(real) >= 2
+    assert len(nodes) == len(real) + len(expected) + 1  # kind's, kwok's, the control plane
     for node in nodes:
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
         assert ready == "True", node["metadata"]["name"]
     workers = [n for n in nodes if not n["metadata"]["name"].endswith("control-plane")]
-    want = sorted((spec.labels[ZONE_LABEL], spec.labels[POOL_LABEL]) for spec in expected)
-    for simulated in (False, True):
+    for simulated, specs in ((False, real), (True, expected)):
+        want = sorted((spec.labels[ZONE_LABEL], spec.labels[POOL_LABEL]) for spec in specs)
         group = [n for n in workers if (NODE_TYPE_LABEL in n["metadata"]["labels"]) == simulated]
         labels = [n["metadata"]["labels"] for n in group]
         assert sorted((x[ZONE_LABEL], x[POOL_LABEL]) for x in labels) == want
@@ -159,7 +164,7 @@ def test_nodes_are_ready_with_the_profiles_zones(kind_cluster: Kind, environment
     assert status["provider"] == "kind" and status["running"], status
     assert [(c["component"], c["alive"]) for c in status["components"]] == [("kwok", True)]
     runs = sorted(n["runs"] for n in status["nodes"] if n["ready"])
-    assert runs == ["containers"] * (len(expected) + 1) + ["simulated"] * len(expected)
+    assert runs == ["containers"] * (len(real) + 1) + ["simulated"] * len(expected)
 
 
 def _pod(name: str, node: str, script: str, image: str, **spec: Any) -> dict[str, Any]:
@@ -191,7 +196,7 @@ def _pod(name: str, node: str, script: str, image: str, **spec: Any) -> dict[str
 
 def test_real_containers_network_dns_policy_and_storage(kind_cluster: Kind) -> None:
     """The probe image (built here, loaded into the nodes with `kind load`) serves on one node
-    and is reached from an edge node by pod IP and by Service name; then a NetworkPolicy shuts
+    and is reached from another node by pod IP and by Service name; then a NetworkPolicy shuts
     the server off; a claim of the default class is written and read back."""
     archive = build.build(PROBE_TARGET).archive
     holder = engine.holding(lambda _: None)
@@ -206,7 +211,7 @@ def test_real_containers_network_dns_policy_and_storage(kind_cluster: Kind) -> N
     )
     assert loaded.returncode == 0, loaded.stderr
     image = PROBE_TARGET.ref
-    server_node, client_node = f"{NAME}-worker", f"{NAME}-worker7"
+    server_node, client_node = f"{NAME}-worker", f"{NAME}-worker2"
     kind_cluster.kubectl("create", "namespace", NAMESPACE)
     # A pod is refused until the controller-manager has given the namespace its default
     # ServiceAccount, which a loaded machine takes seconds to do.
