@@ -258,3 +258,21 @@ def test_compiled_objects_are_not_mutated_by_the_program(record: Recording) -> N
     assert json.dumps([dict(o) for o in compiled.objects()], sort_keys=True, default=str) == (
         snapshot
     )
+
+
+def test_the_sdks_debug_lines_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program replaces `pulumi.log.debug` (engine._quiet_sdk_debug_lines): three blocking
+    RPCs and three engine events per resource that nobody reads. It only works while the SDK
+    looks the function up on the module at each call, as its resource registration does."""
+    import inspect
+
+    from pulumi.runtime import resource as sdk_resource
+
+    from citykit.deploy import engine
+
+    source = inspect.getsource(sdk_resource)
+    assert "from ..log import debug" not in source and source.count("log.debug(") >= 3
+    monkeypatch.setattr(pulumi.log, "debug", pulumi.log.debug)  # restored afterwards
+    engine._quiet_sdk_debug_lines(pulumi)
+    assert pulumi.log.debug is engine._no_debug_line
+    pulumi.log.debug("dropped, not sent: no engine is asked")
