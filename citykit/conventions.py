@@ -36,6 +36,8 @@ VERIFY_LABEL = "citykit.io/verify"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 HOST_LABEL = "kubernetes.io/hostname"
+# Set by Kubernetes on each EndpointSlice: the Service it serves.
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 OS_LABEL = "kubernetes.io/os"
 ARCH_LABEL = "kubernetes.io/arch"
 # kwok's simulated nodes carry `type: kwok`.

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Literal
 
 from citykit.contract.component import Check
+from citykit.contract.declarations import Port
 from citykit.conventions import secret_name
 from citykit.conventions import service_host
 from citykit.plan.planned import Plan
@@ -34,6 +37,8 @@ ANSWERS_IN_A_ROW = 4  # before a functional check runs (functional_script)
 # name but one of 70 in a CI run): a name is looked up this often, 2 s apart, before it counts
 # as unresolved.
 RESOLVE_ATTEMPTS = 5
+# The ready endpoints of each Service port: (namespace, Service, port name) -> (address, port).
+Endpoints = Mapping[tuple[str, str, str], Sequence[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -110,18 +115,31 @@ def check_env(
     return env
 
 
+def _first_tcp_port(component: PlannedComponent) -> Port | None:
+    return next((p for p in component.cls.ports if p.protocol == "TCP"), None)
+
+
 def functional_script(component: PlannedComponent, script: str) -> str:
     """The script after a wait: a new pod is blocked until the policy controller has seen it,
-    so it first waits (up to about 40 s) until the component's first TCP port has answered
-    ANSWERS_IN_A_ROW times in a row. Once is not enough where the replicas run on several nodes:
-    each node's policy controller learns of the new pod on its own, and the Service may send the
-    next connection to a replica whose node has not yet (a kind cluster refused the check's own
-    request 67 ms after the wait had passed)."""
-    port = next((p for p in component.cls.ports if p.protocol == "TCP"), None)
+    so it first waits (up to about 40 s in all) until each ready endpoint of the component's
+    Service has answered on its first TCP port (ENDPOINTS: address and port pairs, from the
+    Service's EndpointSlices): each replica's node has a policy controller of its own, which
+    learns of the new pod on its own time, and the Service may send the check's request to any
+    replica (a kind cluster refused it 67 ms after the port had answered once; with replicas on
+    three nodes, four answers in a row through the Service still missed a lagging one). Then the
+    port must answer ANSWERS_IN_A_ROW times in a row through the Service (all there is to wait
+    on where the endpoints are not known, as in a restore drill)."""
+    port = _first_tcp_port(component)
     if port is None:
         return f"sleep {SETTLE_SECONDS}\n{script}"
     wait = (
-        "attempt=0 answered=0\n"
+        "attempt=0\n"
+        "set -- ${ENDPOINTS:-}\n"
+        "while [ $# -ge 2 ] && [ $attempt -lt 40 ]; do\n"
+        '  if nc -z -w 2 "$1" "$2" 2>/dev/null; then shift 2; '
+        "else attempt=$((attempt + 1)); sleep 1; fi\n"
+        "done\n"
+        "answered=0\n"
         f"while [ $answered -lt {ANSWERS_IN_A_ROW} ] && [ $attempt -lt 40 ]; do\n"
         "  attempt=$((attempt + 1))\n"
         f'  if nc -z -w 2 "$TARGET" {port.port} 2>/dev/null; then answered=$((answered + 1)); '
@@ -129,6 +147,18 @@ def functional_script(component: PlannedComponent, script: str) -> str:
         "done\n"
     )
     return wait + script
+
+
+def endpoints_env(component: PlannedComponent, endpoints: Endpoints) -> dict[str, str]:
+    """ENDPOINTS for functional_script: the ready endpoints of the component's Service on its
+    first TCP port, as `address port` pairs; none when they are not known."""
+    port = _first_tcp_port(component)
+    if port is None:
+        return {}
+    found = endpoints.get((component.namespace, component.name, port.name), ())
+    if not found:
+        return {}
+    return {"ENDPOINTS": " ".join(f"{address} {number}" for address, number in found)}
 
 
 def flow_script(flows: list[Flow]) -> str:
@@ -173,10 +203,13 @@ def plan_work(
     real_nodes: bool,
     run_id: str,
     layer: str | None = None,
+    endpoints: Endpoints | None = None,
 ) -> Work:
     """The probe pods to run and the checks skipped up front. `runs` is where each component's
     pods run (real / simulated / mixed, `status`); `real_nodes` whether the cluster has a node
-    that runs containers at all (probes need one)."""
+    that runs containers at all (probes need one); `endpoints` the ready endpoints of each
+    Service port, (namespace, Service, port name) -> (address, port), which functional checks
+    wait on."""
     real = {name for name, where in runs.items() if where == "real"}
     pods: list[PodRun] = []
     skipped: list[Outcome] = []
@@ -216,7 +249,8 @@ def plan_work(
                 namespace=component.namespace,
                 identity=component.name,
                 script=functional_script(component, check.script),
-                env=check_env(plan, component, run_id, real),
+                env=check_env(plan, component, run_id, real)
+                | endpoints_env(component, endpoints or {}),
                 secret_env=secret_env,
                 timeout=check.timeout,
             )

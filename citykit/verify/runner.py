@@ -13,6 +13,7 @@ from concurrent.futures import as_completed
 from typing import Any
 
 from citykit.compiler import Compiled
+from citykit.conventions import SERVICE_NAME_LABEL
 from citykit.conventions import VERIFY_LABEL
 from citykit.deploy.engine import ClusterAccess
 from citykit.deploy.engine import cluster_access
@@ -54,6 +55,34 @@ def real_nodes(access: ClusterAccess) -> bool:
         if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
             return True
     return False
+
+
+def service_endpoints(access: ClusterAccess) -> dict[tuple[str, str, str], list[tuple[str, int]]]:
+    """The ready endpoints of every Service port, from the cluster's EndpointSlices (one
+    request): what functional checks wait on before they run (checks.functional_script). Empty
+    when they cannot be read: the checks then wait through the Service alone."""
+    result = kubectl(access, "get", "endpointslices", "--all-namespaces", "-o", "json")
+    if result.returncode != 0:
+        return {}
+    found: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    for item in json.loads(result.stdout).get("items", []):
+        metadata = item["metadata"]
+        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if not service:
+            continue
+        addresses = [
+            endpoint["addresses"][0]
+            for endpoint in item.get("endpoints") or []
+            if endpoint.get("addresses")
+            # Unset means ready (discovery.k8s.io/v1).
+            and (endpoint.get("conditions") or {}).get("ready") is not False
+        ]
+        for port in item.get("ports") or []:
+            if port.get("port") is None:
+                continue
+            key = (metadata["namespace"], service, port.get("name") or "")
+            found.setdefault(key, []).extend((a, int(port["port"])) for a in addresses)
+    return {key: sorted(pairs) for key, pairs in found.items()}
 
 
 def sweep(access: ClusterAccess, slug: str, *, wait: bool = False) -> None:
@@ -203,7 +232,14 @@ def verify(
     access = cluster_access(plan, start=False, progress=say)
     runs = where_pods_run(access, plan.slug)
     run_id = time.strftime("%H%M%S", time.gmtime())
-    work = checks.plan_work(plan, runs, real_nodes=real_nodes(access), run_id=run_id, layer=layer)
+    work = checks.plan_work(
+        plan,
+        runs,
+        real_nodes=real_nodes(access),
+        run_id=run_id,
+        layer=layer,
+        endpoints=service_endpoints(access),
+    )
     sweep(access, plan.slug)
     results: dict[str, PodResult] = {}
     try:

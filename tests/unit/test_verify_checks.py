@@ -161,6 +161,63 @@ def test_functional_scripts_wait_for_the_policy_controller_first(tmp_path: Any) 
     assert len(log.read_text().splitlines()) == 2 + checks.ANSWERS_IN_A_ROW
 
 
+def test_functional_scripts_wait_for_every_endpoint_first(tmp_path: Any) -> None:
+    """With the Service's endpoints known, each must answer (a refusal is retried: its node's
+    policy controller lags) before the in-a-row wait through the Service and the check; the
+    pairs come from the EndpointSlices of the component's Service and first TCP port."""
+    import subprocess
+
+    compiled = compiler.compile_city(EXAMPLE, "local")
+    postgis = compiled.plan.by_name("postgis")
+    port = next(p for p in postgis.cls.ports if p.protocol == "TCP")
+    endpoints = {
+        (postgis.namespace, postgis.name, port.name): [("10.0.0.1", 5432), ("10.0.0.2", 5432)],
+        (postgis.namespace, "another", port.name): [("10.0.0.9", 5432)],
+    }
+    env = checks.endpoints_env(postgis, endpoints)
+    assert env == {"ENDPOINTS": "10.0.0.1 5432 10.0.0.2 5432"}
+    assert checks.endpoints_env(postgis, {}) == {}
+    work = checks.plan_work(
+        compiled.plan,
+        {c.name: "real" for c in compiled.plan.components},
+        real_nodes=True,
+        run_id="000000",
+        endpoints=endpoints,
+    )
+    pod_env = {
+        pod.name: {e["name"]: e.get("value") for e in pod.manifest["spec"]["containers"][0]["env"]}
+        for pod in work.pods
+        if pod.functional and pod.functional[0].name == "postgis"
+    }
+    assert pod_env and all(e["ENDPOINTS"] == env["ENDPOINTS"] for e in pod_env.values())
+
+    script = checks.functional_script(postgis, Check("x", "echo hi").script)
+    # The stand-in nc refuses 10.0.0.2 twice, then everything answers; `sleep` does nothing.
+    answers = tmp_path / "answers"
+    answers.write_text("0\n1\n1\n" + "0\n" * 10)
+    log = tmp_path / "calls"
+    for name, body in (
+        ("nc", f'echo "$*" >> {log}\ncode=$(head -1 {answers}); sed -i 1d {answers}; exit $code'),
+        ("sleep", "exit 0"),
+    ):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    result = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin", "TARGET": "postgis", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "hi"
+    calls = log.read_text().splitlines()
+    assert calls == [
+        "-z -w 2 10.0.0.1 5432",
+        *["-z -w 2 10.0.0.2 5432"] * 3,
+        *["-z -w 2 postgis 5432"] * checks.ANSWERS_IN_A_ROW,
+    ]
+
+
 def test_flow_scripts_look_a_name_up_again_before_calling_it_unresolved(tmp_path: Any) -> None:
     """A lookup that fails now and then (cluster DNS under load) is tried again; a name that
     never resolves is reported unresolved after RESOLVE_ATTEMPTS lookups, never as blocked."""

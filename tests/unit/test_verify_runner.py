@@ -86,3 +86,44 @@ def test_a_pod_that_never_ends_times_out_and_the_watch_rests_when_nobody_waits(
         polls = cluster.polls
         time.sleep(0.3)
         assert cluster.polls <= polls + 1  # at most the poll that was under way
+
+
+def test_service_endpoints_are_the_ready_addresses_by_service_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One EndpointSlice listing: ready (or unset) endpoints by namespace, Service and port name;
+    an endpoint that is not ready, and a slice of no Service, are left out."""
+    slices = {
+        "items": [
+            {
+                "metadata": {
+                    "namespace": "city-data",
+                    "labels": {"kubernetes.io/service-name": "postgis"},
+                },
+                "ports": [{"name": "postgres", "port": 5432}, {"name": "api", "port": 8008}],
+                "endpoints": [
+                    {"addresses": ["10.1.0.7"], "conditions": {"ready": True}},
+                    {"addresses": ["10.1.0.5"]},
+                    {"addresses": ["10.1.0.6"], "conditions": {"ready": False}},
+                ],
+            },
+            {"metadata": {"namespace": "city-data", "labels": {}}, "ports": [], "endpoints": []},
+        ]
+    }
+
+    def fake(access: object, *args: str, stdin: str | None = None) -> Any:
+        assert args[:2] == ("get", "endpointslices")
+        return subprocess.CompletedProcess(args, 0, json.dumps(slices), "")
+
+    monkeypatch.setattr(runner, "kubectl", fake)
+    found = runner.service_endpoints(None)  # type: ignore[arg-type]
+    assert found == {
+        ("city-data", "postgis", "postgres"): [("10.1.0.5", 5432), ("10.1.0.7", 5432)],
+        ("city-data", "postgis", "api"): [("10.1.0.5", 8008), ("10.1.0.7", 8008)],
+    }
+
+    def failing(access: object, *args: str, stdin: str | None = None) -> Any:
+        return subprocess.CompletedProcess(args, 1, "", "forbidden")
+
+    monkeypatch.setattr(runner, "kubectl", failing)
+    assert runner.service_endpoints(None) == {}  # type: ignore[arg-type]
