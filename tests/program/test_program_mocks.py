@@ -260,19 +260,23 @@ def test_compiled_objects_are_not_mutated_by_the_program(record: Recording) -> N
     )
 
 
-def test_the_sdks_debug_lines_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The program replaces `pulumi.log.debug` (engine._quiet_sdk_debug_lines): three blocking
-    RPCs and three engine events per resource that nobody reads. It only works while the SDK
-    looks the function up on the module at each call, as its resource registration does."""
+def test_the_sdks_bookkeeping_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program replaces `pulumi.log.debug` and the SDK's stack-trace capture
+    (engine._skip_sdk_bookkeeping): per resource, three blocking RPCs and engine events, and 2 KB
+    of state, that nobody reads. It only works while the SDK's resource registration looks both
+    up by name at each call."""
     import inspect
 
-    from pulumi.runtime import resource as sdk_resource
+    import pulumi.runtime.resource as sdk_resource
 
     from citykit.deploy import engine
 
     source = inspect.getsource(sdk_resource)
     assert "from ..log import debug" not in source and source.count("log.debug(") >= 3
+    assert "stack_trace = _get_stack_trace()" in source
     monkeypatch.setattr(pulumi.log, "debug", pulumi.log.debug)  # restored afterwards
-    engine._quiet_sdk_debug_lines(pulumi)
+    monkeypatch.setattr(sdk_resource, "_get_stack_trace", sdk_resource._get_stack_trace)
+    engine._skip_sdk_bookkeeping()
     assert pulumi.log.debug is engine._no_debug_line
     pulumi.log.debug("dropped, not sent: no engine is asked")
+    assert list(sdk_resource._get_stack_trace().frames) == []
