@@ -29,36 +29,41 @@ SMALL_CITY = {
 }
 
 # The tiers whose tests share a cluster (started by a package or module fixture) or what it is
-# built from: each is one pytest-xdist group. `make test` runs `-n 3 --dist loadgroup`, where such
-# fixtures run once per worker, so each tier is kept whole in one worker: two workers must not each
+# built from run in pytest-xdist groups: `make test` runs `-n 3 --dist loadgroup`, where such
+# fixtures run once per worker, so a tier is kept whole in one worker: two workers must not each
 # start its cluster (the real node's API server port 6443, bridge and iptables chains exist once
-# per host) nor build its images. The tiers' clusters differ in name, state directory and ports,
-# so two groups run beside each other while the unit and Pulumi mock tests spread over the
-# workers. Without xdist the mark does nothing.
-CLUSTER_TIERS = ("real", "e2e")
-# Two groups of about the same length, so both lanes end together; in each, one cluster at a
-# time (each tier's is a package fixture, down after its last test), so two run at once, never
+# per host) nor build its images. Without xdist the marks do nothing.
+#
+# Two groups, lanes of about the same length, each running its tiers one after the other (each
+# tier's cluster is a package fixture, down after its last test): two clusters at once, never
 # three, which two cores did not carry (the real tier's `up` failed while the kind tier ran beside
-# two others):
-# - "real": the faults tier (tests/faults puts itself there), then the real node's;
-# - "e2e": the end-to-end tier, then the kind tier (tests/kind, sorted last below).
-# Measured warm in one CI run: faults 12.6 min, e2e 12.5, real 7.5, kind 8.7; with kind after
-# the faults and real tiers, that lane alone took 29 minutes while the e2e lane idled after 13.
-GROUP_OF_KIND = "e2e"
+# two others). The third worker runs the unit and Pulumi mock tests, then `citykit simulate`'s.
+# In a lane the tiers run in collection order: tests/e2e before tests/real, tests/faults before
+# tests/kind. Measured in one warm CI run (two lanes beside the unit tests, so each tier slowed
+# by the others): e2e 11.4 min without simulate's 2.2, faults 12.3, real 9.7, kind 8.3.
+LANES = {"e2e": "e2e-then-real", "real": "e2e-then-real", "faults": "faults-then-kind"}
+LANES["kind"] = LANES["faults"]
+TIER_MARKS = ("kind", "faults", "real", "e2e")  # in this order: a kind test is also marked e2e
+# `citykit simulate` starts a throwaway control plane of its own in each of these tests, so they
+# need no lane: a group of their own, last in the collection, which xdist (its scopes not
+# reordered: `--no-loadscope-reorder`) hands out last, to the worker done with the unit tests.
+OWN_CLUSTER = "tests/e2e/test_simulate_cluster.py"
 
 
-# tryfirst: xdist reads the group in its own (plain) implementation of this hook. The e2e mark is
-# added by tests/e2e/conftest.py's, also tryfirst, which runs before: it is registered later.
+# tryfirst: xdist reads the group in its own (plain) implementation of this hook. The e2e and
+# faults marks are added by those directories' hooks, also tryfirst, which run before: they are
+# registered later.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        tier = next((t for t in CLUSTER_TIERS if item.get_closest_marker(t)), None)
-        if item.get_closest_marker("kind"):
-            tier = GROUP_OF_KIND
+        if item.nodeid.startswith(OWN_CLUSTER):
+            item.add_marker(pytest.mark.xdist_group("own-cluster"))
+            continue
+        tier = next((t for t in TIER_MARKS if item.get_closest_marker(t)), None)
         if tier is not None:
-            item.add_marker(pytest.mark.xdist_group(tier))
-    # A worker runs its group's tests in this order (stable: the rest keep theirs).
-    items.sort(key=lambda item: item.get_closest_marker("kind") is not None)
+            item.add_marker(pytest.mark.xdist_group(LANES[tier]))
+    # Stable: the rest keep the collection's order.
+    items.sort(key=lambda item: item.nodeid.startswith(OWN_CLUSTER))
 
 
 # xdist tells the controller a test's group by appending `@group` to its node id; where that stops

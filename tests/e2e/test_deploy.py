@@ -1,6 +1,6 @@
 """The user's main job, end to end on the local cluster with the real Pulumi engine and provider:
-up -> every component ready -> no-op up -> drift found and repaired -> interrupted up converges ->
-destroy leaves nothing; protected data survives destroy unless asked."""
+up -> every component ready -> no-op up -> drift found and repaired -> destroy leaves nothing;
+protected data survives destroy unless asked; an up killed while it creates the city converges."""
 
 from __future__ import annotations
 
@@ -158,31 +158,6 @@ def test_a_second_up_on_the_same_stack_is_refused(
     kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")
 
 
-def test_interrupted_up_converges(kube_cluster: Cluster, deployed: dict[str, Any]) -> None:
-    kube_cluster.citykit("destroy", "-p", PROFILE, "-e", "dev", "--yes", timeout=900)
-    process = subprocess.Popen(
-        [*CLI, "up", "-p", PROFILE, "-e", "dev", "--yes"],
-        env=kube_cluster.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    # Kill the whole run (citykit and the engine it drives) once objects are being created.
-    deadline = time.monotonic() + 300
-    while (
-        time.monotonic() < deadline and len(labelled(kube_cluster, SLUG, "configmaps,services")) < 5
-    ):
-        time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    again = kube_cluster.citykit(
-        "up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json", timeout=1500
-    )
-    assert json.loads(again.stdout)["failures"] == []
-    assert [r for r in wait_all_ready(kube_cluster) if r["state"] != "ready"] == []
-    kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")
-
-
 def test_destroy_in_dev_leaves_nothing(kube_cluster: Cluster, deployed: dict[str, Any]) -> None:
     kube_cluster.citykit("destroy", "-p", PROFILE, "-e", "dev", "--yes", timeout=900)
     assert labelled(kube_cluster, SLUG) == []
@@ -253,3 +228,31 @@ def test_protected_data_survives_destroy_unless_asked(
     assert "one-network-services" not in left and "apisix" not in left
     kube_cluster.citykit("destroy", *args, "--yes", "--delete-data", timeout=900)
     assert labelled(kube_cluster, "guarded") == []
+
+
+def test_interrupted_up_converges(kube_cluster: Cluster, deployed: dict[str, Any]) -> None:
+    """Last of the module: after the destroy tests, so the killed `up` creates the city from
+    nothing without a destroy of its own (one is still run, a no-op then, so the test stands
+    alone)."""
+    kube_cluster.citykit("destroy", "-p", PROFILE, "-e", "dev", "--yes", timeout=900)
+    process = subprocess.Popen(
+        [*CLI, "up", "-p", PROFILE, "-e", "dev", "--yes"],
+        env=kube_cluster.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Kill the whole run (citykit and the engine it drives) once objects are being created.
+    deadline = time.monotonic() + 300
+    while (
+        time.monotonic() < deadline and len(labelled(kube_cluster, SLUG, "configmaps,services")) < 5
+    ):
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    again = kube_cluster.citykit(
+        "up", "-p", PROFILE, "-e", "dev", "--yes", "-o", "json", timeout=1500
+    )
+    assert json.loads(again.stdout)["failures"] == []
+    assert [r for r in wait_all_ready(kube_cluster) if r["state"] != "ready"] == []
+    kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")

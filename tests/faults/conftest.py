@@ -35,17 +35,15 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# tryfirst, as tests/e2e/conftest.py's: the mark is added before the xdist group is read. The tier
-# shares the real tier's xdist group, so the two run one after the other in one worker (this one
-# first: its cluster is package-scoped, down before the real node starts): on two cores, three
-# clusters at once starved the real node's containers of CPU until their probes failed.
+# tryfirst, as tests/e2e/conftest.py's: the mark is added before tests/conftest.py reads it to
+# put the tier in its xdist group (a lane it shares with the kind tier, which runs after it: its
+# cluster is package-scoped, down before kind's starts).
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.faults)
-            item.add_marker(pytest.mark.xdist_group("real"))
 
 
 class City:
