@@ -137,15 +137,26 @@ def test_pod_that_never_ran_fails_its_checks_with_the_reason() -> None:
 def test_functional_scripts_wait_for_the_policy_controller_first(tmp_path: Any) -> None:
     """The check runs once the port has answered ANSWERS_IN_A_ROW times in a row: a refusal in
     between (a replica whose node's policy controller lags) starts the count again."""
-    import subprocess
 
     compiled = compiler.compile_city(EXAMPLE, "local")
     postgis = compiled.plan.by_name("postgis")
     script = checks.functional_script(postgis, Check("x", "echo hi").script)
     assert 'nc -z -w 2 "$TARGET" 5432' in script and script.endswith("echo hi")
-    # A stand-in nc answering: yes, no, then yes from then on; `sleep` does nothing.
+    # nc answers: yes, no, then yes from then on.
+    output, calls = _run_with_stand_in_nc(tmp_path, script, [0, 1], {})
+    assert output == "hi"
+    assert len(calls) == 2 + checks.ANSWERS_IN_A_ROW
+
+
+def _run_with_stand_in_nc(
+    tmp_path: Any, script: str, first_answers: list[int], env: dict[str, str]
+) -> tuple[str, list[str]]:
+    """The script run with `TARGET=postgis`, a stand-in nc that exits with `first_answers` in
+    turn and 0 after them, and a `sleep` that does nothing: its output and nc's calls."""
+    import subprocess
+
     answers = tmp_path / "answers"
-    answers.write_text("0\n1\n" + "0\n" * 10)
+    answers.write_text("".join(f"{code}\n" for code in [*first_answers, *[0] * 10]))
     log = tmp_path / "calls"
     for name, body in (
         ("nc", f'echo "$*" >> {log}\ncode=$(head -1 {answers}); sed -i 1d {answers}; exit $code'),
@@ -153,19 +164,20 @@ def test_functional_scripts_wait_for_the_policy_controller_first(tmp_path: Any) 
     ):
         (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
         (tmp_path / name).chmod(0o755)
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "TARGET": "postgis"}
     result = subprocess.run(
-        ["sh", "-c", script], env=env, capture_output=True, text=True, check=True
+        ["sh", "-c", script],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin", "TARGET": "postgis", **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert result.stdout.strip() == "hi"
-    assert len(log.read_text().splitlines()) == 2 + checks.ANSWERS_IN_A_ROW
+    return result.stdout.strip(), log.read_text().splitlines()
 
 
 def test_functional_scripts_wait_for_every_endpoint_first(tmp_path: Any) -> None:
     """With the Service's endpoints known, each must answer (a refusal is retried: its node's
     policy controller lags) before the in-a-row wait through the Service and the check; the
     pairs come from the EndpointSlices of the component's Service and first TCP port."""
-    import subprocess
 
     compiled = compiler.compile_city(EXAMPLE, "local")
     postgis = compiled.plan.by_name("postgis")
@@ -192,25 +204,9 @@ def test_functional_scripts_wait_for_every_endpoint_first(tmp_path: Any) -> None
     assert pod_env and all(e["ENDPOINTS"] == env["ENDPOINTS"] for e in pod_env.values())
 
     script = checks.functional_script(postgis, Check("x", "echo hi").script)
-    # The stand-in nc refuses 10.0.0.2 twice, then everything answers; `sleep` does nothing.
-    answers = tmp_path / "answers"
-    answers.write_text("0\n1\n1\n" + "0\n" * 10)
-    log = tmp_path / "calls"
-    for name, body in (
-        ("nc", f'echo "$*" >> {log}\ncode=$(head -1 {answers}); sed -i 1d {answers}; exit $code'),
-        ("sleep", "exit 0"),
-    ):
-        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
-        (tmp_path / name).chmod(0o755)
-    result = subprocess.run(
-        ["sh", "-c", script],
-        env={"PATH": f"{tmp_path}:/usr/bin:/bin", "TARGET": "postgis", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "hi"
-    calls = log.read_text().splitlines()
+    # nc refuses 10.0.0.2 twice, then everything answers.
+    output, calls = _run_with_stand_in_nc(tmp_path, script, [0, 1, 1], env)
+    assert output == "hi"
     assert calls == [
         "-z -w 2 10.0.0.1 5432",
         *["-z -w 2 10.0.0.2 5432"] * 3,
