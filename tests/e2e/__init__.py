@@ -1,2 +1,2 @@
-"""The end-to-end tier: a package, so its cluster is torn down after its last test (before the
-kind tier, which runs next in the same worker, starts its own)."""
+"""The end-to-end tier: a package, so its cluster is torn down after its last test, before the
+real tier, which runs next in the same worker (tests/conftest.py), starts its own."""

@@ -1,2 +1,2 @@
-"""The kind tier: a package of its own, so the end-to-end tier's cluster is down before it
-starts."""
+"""The kind tier: a package of its own, outside tests/e2e, whose cluster fixture ends with that
+package; it runs after the faults tier in their worker (tests/conftest.py)."""

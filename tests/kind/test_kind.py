@@ -9,8 +9,8 @@ in real containers on kind's nodes, and `citykit verify` passes. `citykit cluste
 container, network or volume in the engine.
 
 One cluster for the module, under its own name (an environment file extending staging), so a
-user's own staging cluster is never touched. It runs in the e2e tier's worker, after that tier
-(tests/conftest.py); missing tools are a failure, never a skip."""
+user's own staging cluster is never touched. It runs in the faults tier's worker, after that
+tier (tests/conftest.py); missing tools are a failure, never a skip."""
 
 from __future__ import annotations
 
