@@ -5,7 +5,8 @@ recipe and the builder's and base's versions: a present archive makes a build a 
 changed recipe (or builder) builds anew. The bytes of two builds may differ (Debian publishes
 security updates), so the key, not the content, decides. Each image is made in a copy of the
 cached base root: runtime user, packages (services never start), npm packages, built Go tools,
-clean-up, the recipe's script, a non-root start check, then `oci.write_image`. Needs root."""
+clean-up, the recipe's script, a non-root start check, then `oci.write_image` with the base as
+its first layer, which every image shares. Needs root."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from citykit.errors import OperationFailed
 from citykit.images import debian
 from citykit.images import oci
 
-BUILDER_VERSION = "1"  # bump when a change here changes what images contain
+BUILDER_VERSION = "2"  # bump when a change here changes what images contain
 # Two images build at once: a build waits on Debian's archive and the disk as much as it computes.
 BUILDS_AT_ONCE = 2
 APP_DIR = "/opt/app"  # where npm packages are installed
@@ -144,7 +145,7 @@ def build(target: Target, progress: Progress | None = None) -> Built:
         root = work / "root"
         debian.run(["cp", "-a", str(base), str(root)], log)
         labels = _prepare(target, root, source, log)
-        written = oci.write_image(out, target.ref, root, _config(target, labels))
+        written = oci.write_image(out, target.ref, root, _config(target, labels), base=base)
     finally:
         debian.remove_root(work)
     _prune(target, out)

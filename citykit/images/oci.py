@@ -1,10 +1,15 @@
 """Deterministic OCI image archives: the same root and config give the same bytes.
 
 An archive is a tar of an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`) with
-one uncompressed layer, which `ctr images import` (containerd, hence a kubelet's node) loads
-without a registry. Determinism comes from the layer: entries in sorted order, one fixed mtime,
-numeric owners exactly as on disk (no user names, which depend on the build host), and JSON
-written with sorted keys. Uncompressed, because gzip output depends on the zlib version while
+uncompressed layers, which `ctr images import` (containerd, hence a kubelet's node) loads without
+a registry. An image made from a copy of a shared base root has two layers: the base's whole root,
+the same blob in every image made from it, and what the image changed (entries added or changed,
+whiteouts for entries removed). A node then stores and unpacks the base once, not once per image:
+containerd skips a layer whose snapshot it already has. Other images have one layer.
+
+Determinism comes from the layers: entries in sorted order, one fixed mtime, numeric owners
+exactly as on disk (no user names, which depend on the build host), and JSON written with sorted
+keys. Uncompressed, because gzip output depends on the zlib version while
 containerd stores either form; the archive is local and never pulled over a network.
 
 A layer is either a root filesystem directory (symlinks, hardlinks, devices, FIFOs and modes kept;
@@ -74,22 +79,33 @@ class WrittenImage:
     ref: str
     manifest_digest: str
     config_digest: str
-    layer_digest: str
+    layer_digests: tuple[str, ...]  # the base's first, when there is a base
     size: int  # bytes of the archive
 
 
-def write_image(out: Path, ref: str, layers_from: LayerSource, config: ImageConfig) -> WrittenImage:
-    """Write the OCI archive of one single-layer image named `ref` to `out`, atomically (a
-    temporary file in the same directory, renamed), and return its digests."""
+def write_image(
+    out: Path, ref: str, layers_from: LayerSource, config: ImageConfig, base: Path | None = None
+) -> WrittenImage:
+    """Write the OCI archive of the image named `ref` to `out`, atomically (a temporary file in
+    the same directory, renamed), and return its digests. `base` is the root that the root
+    `layers_from` was copied from: the image then has the base's layer and a layer of the
+    changes."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".oci-", dir=out.parent) as tmp:
-        layer = Path(tmp) / "layer.tar"
+        layers: list[Path] = []
+        if base is not None:
+            if not isinstance(layers_from, Path):
+                raise ValueError("a base layer goes only with a root directory")
+            layers.append(Path(tmp) / "base.tar")
+            _layer_from_root(base, layers[-1])
+        layers.append(Path(tmp) / "layer.tar")
         if isinstance(layers_from, Path):
-            _layer_from_root(layers_from, layer)
+            _layer_from_root(layers_from, layers[-1], base)
         else:
-            _layer_from_entries(layers_from, layer)
-        layer_digest, layer_size = _digest_file(layer)
-        config_blob = _json(_config(ref, config, layer_digest))
+            _layer_from_entries(layers_from, layers[-1])
+        digested = [(*_digest_file(layer), layer) for layer in layers]
+        layer_digests = tuple(digest for digest, _, _ in digested)
+        config_blob = _json(_config(ref, config, layer_digests))
         config_digest = _digest(config_blob)
         manifest_blob = _json(
             {
@@ -101,7 +117,8 @@ def write_image(out: Path, ref: str, layers_from: LayerSource, config: ImageConf
                     "size": len(config_blob),
                 },
                 "layers": [
-                    {"mediaType": LAYOUT_MEDIA["layer"], "digest": layer_digest, "size": layer_size}
+                    {"mediaType": LAYOUT_MEDIA["layer"], "digest": digest, "size": size}
+                    for digest, size, _ in digested
                 ],
             }
         )
@@ -126,9 +143,9 @@ def write_image(out: Path, ref: str, layers_from: LayerSource, config: ImageConf
         )
         blobs: dict[str, Path | bytes] = {
             config_digest: config_blob,
-            layer_digest: layer,
             manifest_digest: manifest_blob,
         }
+        blobs.update((digest, layer) for digest, _, layer in digested)
         partial = Path(tmp) / "image.tar"
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             _add_dir(tar, "blobs")
@@ -138,10 +155,10 @@ def write_image(out: Path, ref: str, layers_from: LayerSource, config: ImageConf
             _add_blob(tar, "index.json", index_blob)
             _add_blob(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
         os.replace(partial, out)
-    return WrittenImage(out, ref, manifest_digest, config_digest, layer_digest, out.stat().st_size)
+    return WrittenImage(out, ref, manifest_digest, config_digest, layer_digests, out.stat().st_size)
 
 
-def _config(ref: str, config: ImageConfig, layer_digest: str) -> dict[str, Any]:
+def _config(ref: str, config: ImageConfig, layer_digests: tuple[str, ...]) -> dict[str, Any]:
     labels = dict(config.labels) | {
         "org.opencontainers.image.created": CREATED,
         "org.opencontainers.image.source": config.source,
@@ -166,8 +183,13 @@ def _config(ref: str, config: ImageConfig, layer_digest: str) -> dict[str, Any]:
         "architecture": config.architecture or host_architecture(),
         "os": "linux",
         "config": runtime,
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created": CREATED, "created_by": f"citykit images: {config.source}"}],
+        # Uncompressed layers: each one's diff ID is its digest.
+        "rootfs": {"type": "layers", "diff_ids": list(layer_digests)},
+        "history": [
+            {"created": CREATED, "created_by": "citykit images: the shared base root"}
+            for _ in layer_digests[1:]
+        ]
+        + [{"created": CREATED, "created_by": f"citykit images: {config.source}"}],
     }
 
 
@@ -214,32 +236,82 @@ def _add_blob(tar: tarfile.TarFile, name: str, content: Path | bytes, mode: int 
         tar.addfile(info, stream)
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path]]:
+WHITEOUT = ".wh."  # a layer's marker that an entry of the layers below is gone (OCI image spec)
+
+
+def _walk(root: Path, base: Path | None = None) -> Iterator[tuple[str, Path | None]]:
     """Every path under `root` in sorted depth-first order (a directory, then what it holds),
-    symlinks never followed. A mount inside the root (a /proc left mounted by a build) is
-    refused rather than archived."""
+    symlinks never followed. With `base`, only what differs from it: an entry `base` lacks or
+    has otherwise, and a whiteout (`.wh.<name>`, no path) in place of one that only `base` has;
+    a directory is walked even when itself unchanged. A mount inside the root (a /proc left
+    mounted by a build) is refused rather than archived."""
     device = root.lstat().st_dev
 
-    def visit(directory: Path, prefix: str) -> Iterator[tuple[str, Path]]:
-        with os.scandir(directory) as scan:
-            names = sorted(entry.name for entry in scan)
-        for name in names:
+    Walked = Iterator[tuple[str, Path | None]]
+
+    def visit(directory: Path, below: Path | None, prefix: str) -> Walked:
+        names = _names(directory)
+        below_names = _names(below) if below is not None else set()
+        for name in sorted(names | below_names):
+            if name not in names:
+                yield prefix + WHITEOUT + name, None
+                continue
             path = directory / name
-            yield prefix + name, path
             info = path.lstat()
+            lower = below / name if below is not None and name in below_names else None
+            lower_info = lower.lstat() if lower is not None else None
+            if lower is None or lower_info is None or not _same(path, info, lower, lower_info):
+                yield prefix + name, path
             if stat.S_ISDIR(info.st_mode):
                 if info.st_dev != device:
                     raise ValueError(f"{path} is a mount point; unmount it before archiving")
-                yield from visit(path, prefix + name + "/")
+                lower_dir = lower if lower_info and stat.S_ISDIR(lower_info.st_mode) else None
+                yield from visit(path, lower_dir, prefix + name + "/")
 
-    yield from visit(root, "")
+    yield from visit(root, base, "")
 
 
-def _layer_from_root(root: Path, out: Path) -> None:
+def _names(directory: Path) -> set[str]:
+    with os.scandir(directory) as scan:
+        return {entry.name for entry in scan}
+
+
+def _same(path: Path, info: os.stat_result, lower: Path, lower_info: os.stat_result) -> bool:
+    """Whether an entry would be archived exactly as the base's entry is (mtimes are not
+    archived, so they do not count)."""
+    owner = (info.st_mode, info.st_uid, info.st_gid)
+    if owner != (lower_info.st_mode, lower_info.st_uid, lower_info.st_gid):
+        return False
+    if stat.S_ISREG(info.st_mode):
+        return info.st_size == lower_info.st_size and _same_bytes(path, lower)
+    if stat.S_ISLNK(info.st_mode):
+        return os.readlink(path) == os.readlink(lower)
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        return info.st_rdev == lower_info.st_rdev
+    return True  # a directory (its entries are compared one by one) or a FIFO
+
+
+def _same_bytes(first: Path, second: Path) -> bool:
+    with first.open("rb") as one, second.open("rb") as other:
+        while True:
+            chunk = one.read(1 << 20)
+            if chunk != other.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
+def _layer_from_root(root: Path, out: Path, base: Path | None = None) -> None:
+    """The layer of `root`; with `base`, of its changes from `base` (`_walk`). Hardlinks join
+    only entries of the same layer: tarfile links a file to an earlier one it archived, and
+    archives a file whose earlier link is in the base as a file of its own."""
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for relative, path in _walk(root):
+        for relative, path in _walk(root, base):
+            if path is None:
+                _add_blob(tar, relative, b"")
+                continue
             info = tar.gettarinfo(str(path), arcname=relative)
             if info is None:  # sockets: created by a running program, never part of an image
                 continue

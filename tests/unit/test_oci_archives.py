@@ -13,6 +13,7 @@ import pytest
 from citykit.images import oci
 from tests.unit.image_helpers import ROOT
 from tests.unit.image_helpers import _read_archive
+from tests.unit.image_helpers import _unpack
 
 
 def _sample_root(base: Path) -> Path:
@@ -63,10 +64,12 @@ def test_archive_is_an_oci_layout_named_for_containerd(tmp_path: Path) -> None:
         written.manifest_digest
     )
     layer_digest = "sha256:" + hashlib.sha256(archive["layer_bytes"]).hexdigest()
-    assert archive["manifest"]["layers"][0]["digest"] == layer_digest == written.layer_digest
+    assert archive["manifest"]["layers"][0]["digest"] == layer_digest
+    assert written.layer_digests == (layer_digest,)
     assert archive["manifest"]["layers"][0]["mediaType"] == oci.LAYOUT_MEDIA["layer"]
     config = archive["config"]
     assert config["rootfs"] == {"type": "layers", "diff_ids": [layer_digest]}
+    assert len(config["history"]) == 1
     assert config["created"] == oci.CREATED
     runtime = config["config"]
     assert runtime["Entrypoint"] == ["/usr/bin/tool"] and runtime["Cmd"] == ["--flag"]
@@ -110,7 +113,68 @@ def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.manifest_digest == second.manifest_digest
     other = oci.write_image(tmp_path / "c.tar", "citykit.local/s/main:2", root, CONFIG)
-    assert other.layer_digest == first.layer_digest and other.config_digest != first.config_digest
+    assert other.layer_digests == first.layer_digests and other.config_digest != first.config_digest
+
+
+def _tree(root: Path) -> dict[str, tuple[str, int, bytes | str]]:
+    """What a runtime would see of a root: each path's type, mode and content or link target."""
+    tree: dict[str, tuple[str, int, bytes | str]] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        relative = str(path.relative_to(root))
+        if path.is_symlink():
+            tree[relative] = ("link", 0, os.readlink(path))
+        elif path.is_dir():
+            tree[relative] = ("dir", info.st_mode, "")
+        elif path.is_fifo():
+            tree[relative] = ("fifo", info.st_mode, "")
+        else:
+            tree[relative] = ("file", info.st_mode, path.read_bytes())
+    return tree
+
+
+def test_an_image_on_a_base_shares_its_layer_and_adds_only_its_changes(tmp_path: Path) -> None:
+    """Images built in a copy of a shared base root: the base's layer, the same blob in each,
+    then the changes (added, changed, retargeted, re-moded and, as whiteouts, removed entries).
+    Unpacked one over the other, the layers give back the image's root exactly."""
+    base = _sample_root(tmp_path / "base")
+    (base / "usr/share").mkdir()
+    (base / "usr/share/unchanged").write_text("same\n")
+    (base / "var/cache/apt/archives").mkdir(parents=True)
+    (base / "var/cache/apt/archives/lock").write_text("")
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base), str(root)], check=True)
+    (root / "etc/config").write_text("key = other\n")  # in place: its hardlink changes too
+    (root / "usr/bin/tool").unlink()
+    os.link(root / "usr/share/unchanged", root / "usr/bin/new")
+    (root / "usr/share").chmod(0o700)
+    subprocess.run(["rm", "-r", str(root / "var/cache/apt")], check=True)
+    (root / "bin").unlink()
+    (root / "bin").symlink_to("usr/local/bin")
+
+    written = oci.write_image(tmp_path / "image.tar", "citykit.local/s/main:1", root, CONFIG, base)
+    archive = _read_archive(written.path)
+    alone = oci.write_image(tmp_path / "base.tar", "citykit.local/base:1", base, CONFIG)
+    assert len(written.layer_digests) == 2
+    assert written.layer_digests[0] == alone.layer_digests[0]
+    assert archive["config"]["rootfs"]["diff_ids"] == list(written.layer_digests)
+    assert len(archive["config"]["history"]) == 2
+    entries = {e.name: e for e in archive["layer"]}
+    assert list(entries) == [
+        *("bin", "etc/config", "etc/config.hard"),
+        *("usr/bin/new", "usr/bin/.wh.tool", "usr/share", "var/cache/.wh.apt"),
+    ]
+    assert entries["bin"].linkname == "usr/local/bin"
+    assert entries["etc/config.hard"].islnk()  # its first link is in the same layer
+    assert entries["usr/bin/new"].isreg()  # its first link is in the base: a file of its own
+    assert entries["usr/share"].mode == 0o700
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    _unpack(archive["layers_bytes"], unpacked)
+    assert _tree(unpacked) == _tree(root)
+
+    again = oci.write_image(tmp_path / "again.tar", "citykit.local/s/main:1", root, CONFIG, base)
+    assert again.path.read_bytes() == written.path.read_bytes()
 
 
 def test_binary_only_images_from_entries(tmp_path: Path) -> None:
