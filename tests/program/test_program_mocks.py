@@ -13,6 +13,7 @@ import pytest
 
 from citykit import compiler
 from citykit.compiler import Compiled
+from citykit.conventions import WORKLOAD_KINDS
 from citykit.deploy import program
 from citykit.deploy import resources
 from citykit.deploy.generated import fill_generated
@@ -114,9 +115,11 @@ def test_every_object_is_one_typed_resource_under_its_component(
         token = resources.type_token(*api_kind)
         assert (token, item.name) in registered_types, token
         assert (resources.resource_class(*api_kind) is None) == (api_kind in custom), api_kind
-        # Custom resources are deleted at once, not in the foreground (see program.prepare).
+        # Only what owns pods, and namespaces, are deleted in the foreground; anything else,
+        # custom resources included, at once (see program.prepare).
         policy = item.obj["metadata"]["annotations"].get(program.DELETION_PROPAGATION)
-        assert policy == ("background" if api_kind in custom else None), api_kind
+        foreground = item.obj["kind"] in (*WORKLOAD_KINDS, "Namespace")
+        assert policy == (None if foreground else "background"), api_kind
         parent = item.opts.parent
         component = expected[key(item.obj)]
         assert parent is record.components[component][2]
