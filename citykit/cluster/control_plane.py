@@ -163,6 +163,12 @@ class ControlPlaneArgs(ClusterPaths):
             "--use-service-account-credentials=true",
             f"--cluster-signing-cert-file={pki / 'ca.crt'}",
             f"--cluster-signing-key-file={pki / 'ca.key'}",
+            # The garbage collector and the namespace controller delete through this client,
+            # limited to 20 requests a second by default: a destroy's foreground deletes of
+            # workloads waited on it (the example city's destroy on the local cluster: 25 s,
+            # 19 s with these).
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--profiling=false",
         ]
 
