@@ -29,7 +29,13 @@ class _Dumper(yaml.SafeDumper):
     """PyYAML writes YAML 1.1 for its own reader; kubectl and kustomize read with Go's yaml.v2,
     which also takes `y` and `n` for booleans, `0o17`, `0X1F` and `1e3` for numbers and
     `2024-1-2 3:4:5` for a time. A string either would misread is written quoted (found by
-    tests/e2e/test_parity.py: kubectl refused a Namespace whose city was named 0o17)."""
+    tests/e2e/test_parity.py: kubectl refused a Namespace whose city was named 0o17).
+
+    Objects that share a part (a pass that reuses a dict) are written out in full each time,
+    never as an anchor and its aliases, which a reviewer and some tools read badly."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 for _tag, _pattern, _first in (

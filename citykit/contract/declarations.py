@@ -169,6 +169,8 @@ class Workload:
     # arbitrary uids give their files to group 0); None: the same as `run_as`.
     run_as_group: int | None = None
     config_path: str | None = None  # where the `x.config` files are mounted (a ConfigMap)
+    # Seconds the software takes to answer once started, about: readiness's start delay, from
+    # which the startup probe's budget is derived (objects/liveness_probes.py).
     initial_delay: int = 10
     # Replicas that find one another by name (a gossip cluster): once there is more than one,
     # the workload is a StatefulSet, whose pods are `<name>-<i>.<name>-headless`, whatever

@@ -89,6 +89,14 @@ def test_every_object_carries_the_citykit_labels(env: str) -> None:
             assert labels["citykit.io/layer"] == unit.component.layer.key
 
 
+def test_shared_parts_are_written_in_full_not_as_yaml_aliases() -> None:
+    port = {"port": "http"}
+    probes = {"livenessProbe": {"tcpSocket": port}, "startupProbe": {"tcpSocket": port}}
+    text = manifests.dump([probes])
+    assert "&" not in text and "*" not in text
+    assert yaml.safe_load(text) == probes
+
+
 def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     manifests.write(compiler.compile_city(EXAMPLE, "prod"), first)
