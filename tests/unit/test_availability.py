@@ -89,3 +89,19 @@ def test_liveness_is_never_a_faster_copy_of_readiness(env: str) -> None:
             assert availability.tolerance(liveness) > availability.tolerance(readiness)
             if "httpGet" in readiness:
                 assert not availability.same_check(readiness, liveness), container["name"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_startup_probe_holds_the_others_back_for_the_old_start_budget(env: str) -> None:
+    """Readiness waits no fixed delay: a startup probe runs liveness's check every 2 s, for as
+    long as liveness alone used to allow a start (the declared delay × 3, at least 30 s, then
+    liveness's tolerance)."""
+    for _, obj in workloads(compiled(env)):
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+            startup = container["startupProbe"]
+            assert "initialDelaySeconds" not in readiness, container["name"]
+            assert availability.same_check(startup, liveness), container["name"]
+            assert startup["periodSeconds"] == availability.STARTUP_PERIOD
+            budget = startup["periodSeconds"] * startup["failureThreshold"]
+            assert budget >= availability.MIN_DELAY + availability.tolerance(liveness)
