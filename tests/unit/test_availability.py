@@ -1,5 +1,6 @@
 """The availability passes: a disruption budget and soft spread for every replicated workload,
-none for a single replica, and a liveness probe that is never a copy of readiness."""
+none for a single replica, a liveness probe that is never a copy of readiness, and a startup
+probe that holds both back."""
 
 from __future__ import annotations
 
