@@ -10,6 +10,7 @@ check is called. Compiled cities are cached per variant and environment: treat t
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
@@ -94,8 +95,16 @@ def _key(overlay: Overlay | None) -> str:
 
 
 @functools.cache
+def _variants_dir() -> Path:
+    """One directory for every variant profile this process writes, removed when it exits."""
+    directory = tempfile.TemporaryDirectory(prefix="citykit-variants-")
+    atexit.register(directory.cleanup)
+    return Path(directory.name)
+
+
+@functools.cache
 def _written(key: str, base: str) -> Path:
-    directory = Path(tempfile.mkdtemp(prefix="citykit-variant-"))
+    directory = Path(tempfile.mkdtemp(dir=_variants_dir()))
     path = directory / Path(base).name
     data = variant(json.loads(key), Path(base))
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

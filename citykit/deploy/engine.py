@@ -7,13 +7,15 @@ Where things live (all under the citykit state dir, `~/.local/state/citykit` by 
 - `pulumi/stacks/<city>-<env>/`: the workspace (stack settings, encrypted config);
 - `pulumi/home/`: PULUMI_HOME, with the provider plugin installed from the built binary;
 - `pulumi/passphrase`: the generated passphrase (mode 0600) when neither CITYKIT_PASSPHRASE nor
-  PULUMI_CONFIG_PASSPHRASE(_FILE) is set and the secrets provider is `passphrase`.
+  PULUMI_CONFIG_PASSPHRASE(_FILE) is set and the secrets provider is `passphrase`;
+- `pulumi/tmp/<pid>/`: TMPDIR of one citykit process's engine, removed when it exits.
 
 Generated credentials are kept as one encrypted stack config value (`citykit:generated`): created
 once, reused by every later run, handed to the program as Pulumi secrets."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -100,9 +102,27 @@ def _passphrase_env(provider: str) -> dict[str, str]:
     return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(key)}
 
 
+def _engine_tmpdir() -> Path:
+    """A TMPDIR of this process's own for the engine and its plugins, removed at exit. The
+    provider writes the kubeconfig, credentials included, to a temporary file each time it is
+    configured and never removes it: in /tmp, every operation left one behind. Directories of
+    processes that are gone (killed before their exit handler ran) are removed here."""
+    parent = pulumi_dir() / "tmp"
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for entry in parent.iterdir():
+        if entry.name.isdigit() and not Path(f"/proc/{entry.name}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+    mine = parent / str(os.getpid())
+    if not mine.is_dir():
+        mine.mkdir(mode=0o700)
+        atexit.register(shutil.rmtree, mine, ignore_errors=True)
+    return mine
+
+
 def _engine_env(plan: Plan, chosen: binaries.Engine) -> dict[str, str]:
     base = pulumi_dir()
     env = {
+        "TMPDIR": str(_engine_tmpdir()),
         "PULUMI_HOME": str(base / "home"),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         # Offline with the built plugin; without one, the engine acquires it (binaries.py).

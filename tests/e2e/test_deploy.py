@@ -97,6 +97,11 @@ def test_second_up_changes_nothing(kube_cluster: Cluster, deployed: dict[str, An
     assert set(again["resources"]) == {"same"}, again["resources"]
     assert again["changes"] == []
     kube_cluster.citykit("preview", "-p", PROFILE, "-e", "dev", "--expect-no-changes")
+    # Every citykit run so far has exited, and the engine's temporary files (the provider writes
+    # the kubeconfig to one each time it is configured) went with it.
+    state = Path(kube_cluster.env.get("CITYKIT_STATE_DIR", "/nonexistent"))
+    if state.is_dir():
+        assert list((state / "pulumi" / "tmp").iterdir()) == []
 
 
 def test_drift_finds_a_hand_edit_and_up_repairs_it(

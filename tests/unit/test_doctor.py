@@ -4,6 +4,7 @@ replaced, so no cluster is needed; one test runs it for real on this machine."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +208,24 @@ def test_the_engine_environment_follows_the_choice(machine) -> None:
     env = engine._engine_env(plan, acquiring)
     assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "false"
     engine._install_provider_plugin(env, acquiring)  # nothing to register: no subprocess
+
+
+def test_the_engine_writes_its_temporary_files_in_the_state_dir_not_tmp(machine, tmp_path) -> None:
+    """The provider writes the kubeconfig to a temporary file whenever it is configured and
+    never removes it: the engine's TMPDIR is this process's own directory in the state dir,
+    private, removed at exit; one left by a process that is gone is removed on the next run."""
+    from citykit import compiler
+    from tests.conftest import EXAMPLE
+
+    gone = engine.pulumi_dir() / "tmp" / "999999999"
+    gone.mkdir(parents=True)
+    (gone / "kubeconfig123").write_text("credentials")
+    env = engine._engine_env(compiler.plan(EXAMPLE, "dev"), binaries.choose())
+    mine = Path(env["TMPDIR"])
+    assert mine == engine.pulumi_dir() / "tmp" / str(os.getpid())
+    assert mine.is_dir() and mine.stat().st_mode & 0o777 == 0o700
+    assert not gone.exists()
+    assert (tmp_path / "state") in mine.parents
 
 
 def test_the_built_pulumi_linked_on_path_counts_as_built(monkeypatch, tmp_path) -> None:
