@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck
+from hypothesis import settings
 
 # The shared helpers of the cluster tiers and of split test modules assert like tests do: with
 # pytest's explanations.
@@ -65,6 +68,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(LANES[tier]))
     # Stable: the rest keep the collection's order.
     items.sort(key=lambda item: item.nodeid.startswith(OWN_CLUSTER))
+
+
+# Under `make test` the unit tests share the two cores with the cluster lanes, which are the
+# run's critical path and wait part of their time (for pods, probes, controllers): the unit tests
+# run at a lower CPU priority, taking what the lanes leave instead of slowing them. A test of a
+# group (a cluster tier, simulate's) runs at the normal priority, and so does everything it
+# starts. Only root can give a process its priority back, so others run everything as it is.
+UNIT_NICENESS = 10
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.geteuid() == 0:
+        niceness = 0 if item.get_closest_marker("xdist_group") else UNIT_NICENESS
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
+# Timing health checks judge the machine, not the code: a test at the lower priority may wait
+# for the CPU between examples.
+settings.register_profile("citykit", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("citykit")
 
 
 # xdist tells the controller a test's group by appending `@group` to its node id; where that stops
