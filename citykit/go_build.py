@@ -86,6 +86,11 @@ def _run(
 ) -> None:
     env = dict(os.environ) | (extra_env or {})
     env.setdefault("GOFLAGS", "-trimpath")
+    # The compiler and linker are Go programs: collecting garbage a quarter as often saved 7% of
+    # a module's CPU (kwok cold: 155 core-seconds against 165), for 15% more memory; the soft
+    # limit keeps each of the four compiles running at once (two builds, two each) under 3 GiB.
+    env.setdefault("GOGC", "400")
+    env.setdefault("GOMEMLIMIT", "3GiB")
     env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "auto")
     with log.open("ab") as out:
         result = subprocess.run(
