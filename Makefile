@@ -60,9 +60,10 @@ real: tools
 # The test command: lint, then every tier (unit, Pulumi mocks, end-to-end on the local cluster,
 # faults, real containers, kind) in one pytest run over TEST_WORKERS processes: the end-to-end
 # tier then the real tier in one worker, the faults tier then the kind tier in another (each
-# starts a cluster; two cores carry two at once, not three), the unit and Pulumi mock tests then
-# `citykit simulate`'s in the third; xdist hands out the groups in collection order
-# (tests/conftest.py). The slowest tests are listed at the end, for where CI's time goes.
+# starts a cluster; two cores carry two at once, not three), the unit and Pulumi mock tests (at a
+# lower CPU priority) then `citykit simulate`'s in the third; xdist hands out the groups in
+# collection order (tests/conftest.py). The slowest tests are listed at the end, for where CI's
+# time goes.
 TEST_WORKERS ?= 3
 test: tools checkov lint
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
