@@ -16,6 +16,7 @@ once, reused by every later run, handed to the program as Pulumi secrets."""
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import secrets
@@ -107,15 +108,18 @@ def _engine_tmpdir() -> Path:
     provider writes the kubeconfig, credentials included, to a temporary file each time it is
     configured and never removes it: in /tmp, every operation left one behind. Directories of
     processes that are gone (killed before their exit handler ran) are removed here."""
-    parent = pulumi_dir() / "tmp"
+    return _process_tmpdir(pulumi_dir() / "tmp")
+
+
+@functools.cache
+def _process_tmpdir(parent: Path) -> Path:
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     for entry in parent.iterdir():
         if entry.name.isdigit() and not Path(f"/proc/{entry.name}").exists():
             shutil.rmtree(entry, ignore_errors=True)
     mine = parent / str(os.getpid())
-    if not mine.is_dir():
-        mine.mkdir(mode=0o700)
-        atexit.register(shutil.rmtree, mine, ignore_errors=True)
+    mine.mkdir(mode=0o700, exist_ok=True)
+    atexit.register(shutil.rmtree, mine, ignore_errors=True)
     return mine
 
 
